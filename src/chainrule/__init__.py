@@ -1,0 +1,10 @@
+"""chainrule: automatic differentiation that shows its work."""
+from .autodiff import enable_grad, is_grad_enabled, no_grad
+from .ops import OPS
+from .scalar import MathError, Value, parameters_of, zero_grad
+from .trace import Trace, Tracer, trace
+
+__version__ = "0.1.0"
+
+__all__ = ["Value", "MathError", "OPS", "no_grad", "enable_grad", "is_grad_enabled", "zero_grad",
+           "parameters_of", "Trace", "Tracer", "trace", "__version__"]

@@ -1,0 +1,250 @@
+"""``Value``: a scalar that remembers how it was computed (reverse mode).
+
+Forward and backward sit side by side: ``_make`` computes a node's value with
+the op table's forward; ``_backprop`` multiplies the incoming gradient by the
+op table's local derivative for each input. Nothing else knows any calculus.
+
+A node holds no closures and no containers (its one or two inputs sit in
+slots), so building a graph creates one object per operation and leaves the
+cyclic garbage collector little to chase.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+from . import autodiff
+from .autodiff import next_seq
+from .errors import ChainruleError
+from .ops import OPS, Op
+from .trace import active_record
+
+__all__ = ["Value", "MathError", "zero_grad", "parameters_of"]
+
+_enabled = autodiff._state  # read on every op: no function call
+
+
+class MathError(ChainruleError, ArithmeticError, ValueError):
+    """An operation has no finite value at these inputs (log of a negative, 1/0, overflow)."""
+
+    def __init__(self, op: Op, args: tuple, names: tuple = ()):
+        self.op, self.args_, self.names = op, args, names
+        shown = ", ".join(_num(a) for a in args)
+        where = f" (at {', '.join(n for n in names if n)})" if any(names) else ""
+        why = f": {op.domain}" if op.domain else ": the result is not a finite number"
+        super().__init__(f"{op.name}({shown}) is undefined{why}{where}")
+
+
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _make(op: Op, a: "Value", b: "Value | None", k) -> "Value":
+    """Run ``op`` forward on ``a`` (and ``b``) and return the new node."""
+    try:
+        data = op.f(a.data, None if b is None else b.data, k)
+        if data - data != 0.0:  # inf or nan without an exception, e.g. 1e308 * 10
+            raise OverflowError
+    except (ArithmeticError, ValueError):
+        args = (a.data,) if b is None else (a.data, b.data)
+        if k is not None:
+            args += (k,)
+        raise MathError(op, args, (a.name, None if b is None else b.name)) from None
+    out = Value.__new__(Value)
+    out.data = data
+    out.grad = 0.0
+    out.name = None
+    out._seq = next_seq()
+    if _enabled["enabled"] and (a.requires_grad or (b is not None and b.requires_grad)):
+        out.requires_grad = True
+        out._op, out._a, out._b, out._k = op, a, b, k
+    else:
+        out.requires_grad = False
+        out._op = out._a = out._b = out._k = None
+    return out
+
+
+def _const(x) -> "Value":
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, bool) or not isinstance(x, Real):
+        raise TypeError(f"cannot combine a Value with {type(x).__name__} {x!r}: expected a number")
+    return Value(x, requires_grad=False)
+
+
+_ADD, _SUB, _MUL, _DIV, _NEG = OPS["add"], OPS["sub"], OPS["mul"], OPS["div"], OPS["neg"]
+_POW, _POWC = OPS["pow"], OPS["powc"]
+
+
+class Value:
+    """A scalar node: ``data``, ``grad``, and the op and inputs that made it.
+
+    ``Value(2.0, name="w1")`` is a leaf. Arithmetic with Values or Python
+    numbers builds the graph; ``loss.backward()`` fills every ``.grad``.
+    Calling ``backward()`` twice *adds* the second sweep's gradients to the
+    first (as PyTorch does); call :meth:`zero_grad` or :func:`zero_grad`
+    between steps.
+    """
+
+    __slots__ = ("data", "grad", "name", "requires_grad", "_op", "_a", "_b", "_k", "_seq", "_g")
+
+    def __init__(self, data, name: str | None = None, requires_grad: bool = True):
+        if isinstance(data, Value):
+            data = data.data
+        if isinstance(data, bool) or not isinstance(data, Real):
+            raise TypeError(f"Value(data) needs a real number, got {type(data).__name__} {data!r}")
+        data = float(data)
+        if not math.isfinite(data):
+            raise ValueError(f"Value(data) must be finite, got {data}" + (f" for {name!r}" if name else ""))
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Value(name) must be a string, got {type(name).__name__}")
+        self.data = data
+        self.grad = 0.0
+        self.name = name
+        self.requires_grad = bool(requires_grad)
+        self._op = self._a = self._b = self._k = None
+        self._seq = next_seq()
+        self._g = None
+
+    # -- graph protocol (autodiff.py) -------------------------------------
+    def _parents(self):
+        a, b = self._a, self._b
+        if a is None:
+            return ()
+        return (a,) if b is None else (a, b)
+
+    def _backprop(self, record):
+        g = self._g
+        self.grad += g
+        op = self._op
+        if op is None:
+            if record is not None:
+                record.append((self, g, ()))
+            return
+        a, b, k, out = self._a, self._b, self._k, self.data
+        y = None if b is None else b.data
+        try:
+            locals_ = [d(a.data, y, k, out) for d in op.d]
+        except (ArithmeticError, ValueError):  # e.g. sqrt'(0) = 1/0: use IEEE inf
+            locals_ = op.local_grads_ieee(a.data, y, k, out)
+        if a.requires_grad:
+            c = g * locals_[0]
+            a._g = c if a._g is None else a._g + c
+        if b is not None and b.requires_grad:
+            c = g * locals_[1]
+            b._g = c if b._g is None else b._g + c
+        if record is not None:
+            record.append((self, g, tuple(locals_)))
+
+    # -- user API -----------------------------------------------------------
+    def backward(self, gradient: float = 1.0) -> None:
+        """Fill ``.grad`` of every node this value depends on (adds to existing grads)."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"{self._label()} does not require grad: it was made from constants only "
+                "or inside no_grad(), so there is nothing to differentiate")
+        autodiff.run_backward(self, float(gradient), active_record())
+
+    def zero_grad(self) -> None:
+        self.grad = 0.0
+
+    def item(self) -> float:
+        return self.data
+
+    def detach(self) -> "Value":
+        return Value(self.data, self.name, requires_grad=False)
+
+    @property
+    def op(self) -> str | None:
+        return None if self._op is None else self._op.name
+
+    @property
+    def inputs(self) -> tuple:
+        return self._parents()
+
+    def _label(self) -> str:
+        return self.name or (f"{self._op.name} node" if self._op else f"Value({_num(self.data)})")
+
+    def __repr__(self) -> str:
+        name = f", name={self.name!r}" if self.name else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{name})"
+
+    def __float__(self) -> float:
+        return self.data
+
+    # -- arithmetic ----------------------------------------------------------
+    def __add__(self, other):
+        return _make(_ADD, self, _const(other), None)
+
+    def __radd__(self, other):
+        return _make(_ADD, _const(other), self, None)
+
+    def __sub__(self, other):
+        return _make(_SUB, self, _const(other), None)
+
+    def __rsub__(self, other):
+        return _make(_SUB, _const(other), self, None)
+
+    def __mul__(self, other):
+        return _make(_MUL, self, _const(other), None)
+
+    def __rmul__(self, other):
+        return _make(_MUL, _const(other), self, None)
+
+    def __truediv__(self, other):
+        return _make(_DIV, self, _const(other), None)
+
+    def __rtruediv__(self, other):
+        return _make(_DIV, _const(other), self, None)
+
+    def __neg__(self):
+        return _make(_NEG, self, None, None)
+
+    def __pow__(self, other):
+        if isinstance(other, Value):
+            return _make(_POW, self, other, None)
+        _const(other)  # type check
+        return _make(_POWC, self, None, float(other))
+
+    def __rpow__(self, other):
+        return _make(_POW, _const(other), self, None)
+
+    def __abs__(self):
+        return _make(OPS["abs"], self, None, None)
+
+    def pow(self, other):
+        return self ** other
+
+    def maximum(self, other):
+        return _make(OPS["maximum"], self, _const(other), None)
+
+    def minimum(self, other):
+        return _make(OPS["minimum"], self, _const(other), None)
+
+    def leaky_relu(self, negative_slope: float = 0.01):
+        return _make(OPS["leaky_relu"], self, None, float(negative_slope))
+
+
+def _unary(name):
+    op = OPS[name]
+
+    def method(self):
+        return _make(op, self, None, None)
+    method.__name__ = name
+    method.__doc__ = f"{name}: local derivative {op.text[0].format(x='x', out='out')}."
+    return method
+
+
+for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "square"):
+    setattr(Value, _name, _unary(_name))
+
+
+def zero_grad(params) -> None:
+    """Set ``.grad`` to zero on every Value (or Tensor) in ``params``."""
+    for p in params:
+        p.zero_grad()
+
+
+def parameters_of(output: Value) -> list[Value]:
+    """Leaves of ``output``'s graph that require grad, in creation order."""
+    return [n for n in reversed(autodiff.reverse_topological(output)) if n._op is None]
