@@ -129,6 +129,8 @@ class Op:
 
     def formula(self, i: int, latex: bool = False, **names: str) -> str:
         """Local derivative formula for input ``i`` with names substituted."""
+        if self.name == "powc" and "k" in names:
+            return _powc_formula(names.get("x", "x"), names["k"], latex)
         tmpl = (self.latex if latex else self.text)[i]
         return tmpl.format(x=names.get("x", "x"), y=names.get("y", "y"),
                            k=names.get("k", "k"), out=names.get("out", "out"))
@@ -138,6 +140,26 @@ class Op:
         f = _to_js(self.forward)
         ds = ", ".join(f"(x, y, k, out) => {_to_js(g)}" for g in self.grads)
         return f"{{arity: {self.arity}, param: {'true' if self.param else 'false'}, f: (x, y, k) => {f}, d: [{ds}]}}"
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
+
+
+def _powc_formula(x: str, k: str, latex: bool) -> str:
+    """k·x^(k−1) with the known exponent worked out: 2·x, 3·x², 0.5·x^(−0.5)."""
+    try:
+        kv = float(k)
+    except ValueError:
+        return f"{k}\\,{x}^{{{k}-1}}" if latex else f"{k}·{x}^({k}−1)"
+    e = kv - 1.0
+    es = f"{e:g}"
+    if e == 0:
+        return k
+    if e == 1:
+        return f"{k}{x}" if latex else f"{k}·{x}"
+    if latex:
+        return f"{k}\\,{x}^{{{es}}}"
+    return f"{k}·{x}" + (es.translate(_SUPERSCRIPT) if e == int(e) and e > 0 else f"^({es})")
 
 
 def _compile(expr: str, args: str, funcs: dict) -> Callable:
