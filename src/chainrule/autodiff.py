@@ -79,13 +79,14 @@ def reverse_topological(root) -> list:
     seen = {root}
     stack = [root]
     found = []
+    push, mark, keep = stack.append, seen.add, found.append
     while stack:
         node = stack.pop()
-        found.append(node)
+        keep(node)
         for p in node._parents():
             if p.requires_grad and p not in seen:
-                seen.add(p)
-                stack.append(p)
+                mark(p)
+                push(p)
     found.sort(key=_by_seq, reverse=True)
     return found
 

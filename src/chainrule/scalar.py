@@ -122,11 +122,14 @@ class Value:
                 record.append((self, g, ()))
             return
         a, b, k, out = self._a, self._b, self._k, self.data
-        y = None if b is None else b.data
         try:
-            locals_ = [d(a.data, y, k, out) for d in op.d]
+            if b is None:
+                locals_ = (op.d[0](a.data, None, k, out),)
+            else:
+                d0, d1 = op.d
+                locals_ = (d0(a.data, b.data, k, out), d1(a.data, b.data, k, out))
         except (ArithmeticError, ValueError):  # e.g. sqrt'(0) = 1/0: use IEEE inf
-            locals_ = op.local_grads_ieee(a.data, y, k, out)
+            locals_ = op.local_grads_ieee(a.data, None if b is None else b.data, k, out)
         if a.requires_grad:
             c = g * locals_[0]
             a._g = c if a._g is None else a._g + c
@@ -134,7 +137,7 @@ class Value:
             c = g * locals_[1]
             b._g = c if b._g is None else b._g + c
         if record is not None:
-            record.append((self, g, tuple(locals_)))
+            record.append((self, g, locals_))
 
     # -- user API -----------------------------------------------------------
     def backward(self, gradient: float = 1.0) -> None:
