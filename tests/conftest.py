@@ -1,0 +1,14 @@
+"""Shared test settings.
+
+Hypothesis: no per-example deadline (the machine is shared and timings are
+noisy; speed is measured in benchmarks/, never asserted in tests), and a
+derandomised profile for CI so a failure reproduces run after run.
+"""
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("default", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
