@@ -1,0 +1,253 @@
+"""What each endpoint computes, without any HTTP: plain dicts in, plain dicts out.
+
+``app.py`` reads the request, hands the decoded JSON to one of the functions
+here (in a worker thread, under a time budget) and turns the result, or the
+:class:`ApiError` raised, into a response. Keeping the two apart means every
+check below is ordinary Python that the tests can call directly.
+
+Status codes: a program or input the engine refuses (a :class:`ChainruleError`)
+is 400; a request whose JSON has the wrong shape (missing field, wrong type)
+is 422, naming the field; an unknown lesson is 404.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..autodiff import reverse_topological
+from ..errors import ChainruleError, InputError, ProgramError
+
+__all__ = ["ApiError", "explain_payload", "step_payload", "parse_payload", "lessons_payload",
+           "lesson_payload", "error_payload", "MAX_PROGRAM_CHARS", "MAX_NODES"]
+
+MAX_PROGRAM_CHARS = 8_000   # a lesson is a few hundred characters; the page shows every node
+MAX_NODES = 2_000           # nodes in the graph we trace and send back (the page draws them all)
+MAX_NAMES = 200             # entries in "at", "wrt" or "params"
+DEFAULT_LR = 0.1
+
+
+class ApiError(Exception):
+    """A request we refuse, with its HTTP status and a message naming what was wrong."""
+
+    def __init__(self, status: int, message: str, **extra: Any):
+        super().__init__(message)
+        self.status, self.message, self.extra = status, message, extra
+
+    def payload(self) -> dict:
+        return {"error": self.message, **self.extra}
+
+
+def error_payload(exc: ChainruleError) -> dict:
+    """The JSON body for a ChainruleError: the message, and the line/column if it has one."""
+    if isinstance(exc, ProgramError):
+        return {"error": str(exc), "detail": exc.message, "line": exc.line, "column": exc.col}
+    return {"error": str(exc)}
+
+
+def _short(x: Any, limit: int = 40) -> str:
+    """User text echoed back in a message, cut short so we never reflect a whole body."""
+    s = repr(x)
+    return s if len(s) <= limit else s[:limit] + "…"
+
+
+def _kind(x: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null", int: "a number", float: "a number"}.get(type(x), type(x).__name__)
+
+
+# --------------------------------------------------------------------------
+# Field checks: each names the field it refuses.
+# --------------------------------------------------------------------------
+
+def _body(body: Any, example: str) -> dict:
+    if not isinstance(body, dict):
+        raise ApiError(422, f"the request body must be a JSON object like {example}, not {_kind(body)}",
+                       field="body")
+    return body
+
+
+def _program_text(body: dict) -> str:
+    if "program" not in body:
+        raise ApiError(422, 'missing field "program": the program text, e.g. "L = (3*x + 1)**2"',
+                       field="program")
+    text = body["program"]
+    if not isinstance(text, str):
+        raise ApiError(422, f'"program" must be a string, not {_kind(text)}', field="program")
+    if len(text) > MAX_PROGRAM_CHARS:
+        raise ApiError(422, f'"program" is {len(text)} characters long; the limit is {MAX_PROGRAM_CHARS}',
+                       field="program")
+    return text
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ApiError(422, f"{field} must be a number, not {_kind(value)} {_short(value)}", field=field)
+    try:
+        x = float(value)
+    except OverflowError:  # a JSON integer with hundreds of digits
+        x = math.inf
+    if not math.isfinite(x):
+        raise ApiError(422, f"{field} must be a finite number, got {_short(value)}", field=field)
+    return x
+
+
+def _numbers(body: dict, key: str) -> dict[str, float]:
+    values = body.get(key, {})
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ApiError(422, f'"{key}" must be an object mapping input names to numbers, like {{"x": 2}}, '
+                            f"not {_kind(values)}", field=key)
+    if len(values) > MAX_NAMES:
+        raise ApiError(422, f'"{key}" has {len(values)} entries; the limit is {MAX_NAMES}', field=key)
+    return {name: _number(v, f"{key}.{name}") for name, v in values.items()}
+
+
+def _names(body: dict, key: str) -> list[str] | None:
+    names = body.get(key)
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ApiError(422, f'"{key}" must be a list of names, like ["x"]', field=key)
+    if len(names) > MAX_NAMES:
+        raise ApiError(422, f'"{key}" has {len(names)} entries; the limit is {MAX_NAMES}', field=key)
+    return names
+
+
+def _check_inputs(program, at: dict[str, float]) -> dict[str, float]:
+    """The input values in the program's order; a missing or unknown name is an InputError."""
+    missing = [n for n in program.inputs if n not in at]
+    if missing:
+        raise InputError(f"missing input {', '.join(missing)}: give "
+                         + ("it a value" if len(missing) == 1 else "each a value")
+                         + f' in "at", e.g. {{"{missing[0]}": 1}}')
+    unknown = [n for n in at if n not in program.inputs]
+    if unknown:
+        have = ", ".join(program.inputs) or "none"
+        raise InputError(f"the program has no input named {_short(unknown[0])} (its inputs: {have})")
+    return {n: at[n] for n in program.inputs}
+
+
+def _check_size(output) -> None:
+    n = len(reverse_topological(output)) if output.requires_grad else 1
+    if n > MAX_NODES:
+        raise ApiError(422, f"the program's graph has {n} nodes; the web app shows at most {MAX_NODES}",
+                       field="program")
+
+
+# --------------------------------------------------------------------------
+# Endpoints
+# --------------------------------------------------------------------------
+
+def parse_payload(body: Any) -> dict:
+    """``{"program"}`` -> its inputs, output and assigned names (or a ProgramError)."""
+    from ..lang import parse
+
+    text = _program_text(_body(body, '{"program": "L = (3*x + 1)**2"}'))
+    program = parse(text)
+    return {"inputs": list(program.inputs), "output": program.output, "assigned": list(program.assigned)}
+
+
+def _run(body: dict):
+    from ..lang import parse
+
+    program = parse(_program_text(body))
+    at = _check_inputs(program, _numbers(body, "at"))
+    run = program.run(at)
+    _check_size(run.output)
+    return program, run
+
+
+def explain_payload(body: Any) -> dict:
+    """Run the program, trace it and explain every gradient (or those in ``wrt``)."""
+    from ..explain import explain, render_text
+    from ..trace import trace
+
+    body = _body(body, '{"program": "L = (3*x + 1)**2", "at": {"x": 2}}')
+    program, run = _run(body)
+    wrt = _names(body, "wrt")
+    if wrt is not None:
+        known = set(program.inputs) | set(program.assigned)
+        for name in wrt:
+            if name not in known:
+                raise InputError(f"wrt: the program has no variable named {_short(name)} "
+                                 f"(its inputs: {', '.join(program.inputs) or 'none'})")
+    t = trace(run.output)
+    grads = {n.label: n.grad for n in t.nodes if n.kind == "input"}
+    explanation = explain(t, wrt=wrt or None)
+    return {
+        "output": program.output,
+        "value": run.output.data,
+        "values": {name: v.data for name, v in run.values.items()},
+        "grads": {name: grads.get(name, 0.0) for name in program.inputs},
+        "chains": {c.wrt: explanation.chain_line(c.wrt) for c in explanation.chains},
+        "explanation": explanation.to_dict(),
+        "text": render_text(t, wrt=wrt or None),
+        "trace": t.to_dict(),
+    }
+
+
+def step_payload(body: Any) -> dict:
+    """One gradient-descent step ``p ← p − lr·∂out/∂p`` on ``params``; the output before and after."""
+    body = _body(body, '{"program": "L = (3*x + 1)**2", "at": {"x": 2}, "lr": 0.01}')
+    program, run = _run(body)
+    lr = _number(body["lr"], "lr") if body.get("lr") is not None else DEFAULT_LR
+    if lr <= 0:
+        raise ApiError(422, f"lr must be positive (a step goes downhill), got {lr:g}", field="lr")
+    params = _names(body, "params")
+    if params is None:
+        params = list(program.inputs)
+    for name in params:
+        if name not in program.inputs:
+            raise InputError(f"params: {_short(name)} is not an input of the program "
+                             f"(its inputs: {', '.join(program.inputs) or 'none'})")
+    if not run.output.requires_grad:
+        raise InputError(f"{program.output} does not depend on any input, so there is nothing to step")
+    run.output.backward()
+    before = {name: v.data for name, v in run.inputs.items()}
+    grads = {name: run.inputs[name].grad for name in params}
+    after = dict(before)
+    for name in params:
+        after[name] = before[name] - lr * grads[name]
+    result = {
+        "output": program.output,
+        "lr": lr,
+        "params": params,
+        "grads": grads,
+        "before": {"at": before, "value": run.output.data},
+        "after": {"at": after, "value": None},
+    }
+    bad = [n for n in params if not math.isfinite(after[n])]
+    if bad:
+        result["after"]["error"] = f"the step made {bad[0]} infinite: try a smaller learning rate"
+        return result
+    try:
+        result["after"]["value"] = program.run(after).output.data
+    except ChainruleError as e:  # the step landed where the program has no value, e.g. log(-0.2)
+        result["after"]["error"] = f"after the step: {e}"
+    return result
+
+
+def _lesson_summary(lesson) -> dict:
+    return {"name": lesson.name, "title": lesson.title, "seed": getattr(lesson, "seed", None)}
+
+
+def lessons_payload() -> dict:
+    from ..lab.lessons import LESSONS
+
+    return {"lessons": [_lesson_summary(lesson) for lesson in LESSONS.values()]}
+
+
+def lesson_payload(name: str) -> dict:
+    from ..lab.lessons import LESSONS
+
+    lesson = LESSONS.get(name)
+    if lesson is None:
+        raise ApiError(404, f"no lesson named {_short(name)}; lessons: {', '.join(LESSONS)}")
+    out = _lesson_summary(lesson)
+    for key in ("program", "inputs", "expected", "lr", "params", "wrt", "note", "intro"):
+        if hasattr(lesson, key):
+            out[key] = getattr(lesson, key)
+    return out

@@ -1,0 +1,71 @@
+"""``chainrule serve``: the web app on this machine.
+
+Imported by ``chainrule.cli`` for every command, so Starlette and uvicorn are
+imported only when the server really starts.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+
+from ..errors import InputError
+
+__all__ = ["register", "serve", "is_loopback"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve", help="run the web app (program editor, lessons, player) on this machine",
+        description="Serve the chainrule web app: write a program, see every gradient explained, "
+                    "step down the loss. Binds to loopback (127.0.0.1) unless told otherwise.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 picks a free one)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes (default 1; the work is CPU-bound, so more than the core count "
+                        "does not help)")
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level (default warning)")
+    p.set_defaults(func=serve)
+
+
+def is_loopback(host: str) -> bool:
+    """True if ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:  # a host name: loopback if every address it resolves to is
+            infos = socket.getaddrinfo(host, None)
+        except OSError:
+            return False
+        return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback for i in infos)
+
+
+def _need_web():
+    try:
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError as e:
+        raise InputError(f'chainrule serve needs Starlette and uvicorn ({e.name} is missing): '
+                         'pip install "chainrule[web]"') from None
+    return uvicorn
+
+
+def serve(args) -> int:
+    uvicorn = _need_web()
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be between 0 and 65535, got {args.port}")
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if not is_loopback(args.host):
+        print(f"chainrule serve: warning: binding {args.host} lets other machines reach this server; "
+              "it has no login. Use --host 127.0.0.1 to keep it on this machine.", file=sys.stderr)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"chainrule: serving on http://{shown}:{args.port}/  (Ctrl+C to stop)", file=sys.stderr, flush=True)
+    # With several workers uvicorn must import the app itself in each process: give it the factory's path.
+    uvicorn.run("chainrule.web.app:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers if args.workers > 1 else None, log_level=args.log_level,
+                access_log=False, timeout_graceful_shutdown=3)
+    return 0
