@@ -115,8 +115,8 @@ class DotProductResult:
     ok: bool
     eps: float
     seed: int
-    u: list = field(repr=False, default_factory=list)
-    v: list = field(repr=False, default_factory=list)
+    u: list = field(repr=False, default_factory=list)   # the direction, all input elements in order
+    v: list = field(repr=False, default_factory=list)   # the output weights, all output elements in order
 
     def __bool__(self) -> bool:
         return self.ok
@@ -192,20 +192,17 @@ def _names(fn: Callable, n: int) -> list[str]:
 
 
 def _prepare(fn, inputs):
-    """(leaves, call) where ``call()`` runs ``fn`` on the leaves."""
+    """(leaves, labels, call) where ``call()`` runs ``fn`` on the leaves."""
     if isinstance(inputs, dict):
         keys = list(inputs)
         leaves = [_leaf(inputs[k], str(k)) for k in keys]
-        return leaves, lambda: fn(**dict(zip(keys, leaves)))
+        return leaves, [str(k) for k in keys], lambda: fn(**dict(zip(keys, leaves)))
     if not isinstance(inputs, (list, tuple)):
         inputs = [inputs]
     names = _names(fn, len(inputs))
-    leaves = [_leaf(x, n) for x, n in zip(inputs, names)]
-    return leaves, lambda: fn(*leaves)
-
-
-def _label(leaf, i: int) -> str:
-    return getattr(leaf, "name", None) or f"x{i}"
+    labels = [getattr(x, "name", None) or n for x, n in zip(inputs, names)]
+    leaves = [_leaf(x, n) for x, n in zip(inputs, labels)]
+    return leaves, labels, lambda: fn(*leaves)
 
 
 def _scalar(out) -> float:
@@ -289,13 +286,12 @@ def gradcheck(fn: Callable, inputs, eps: float = 1e-6, rtol: float = 1e-5, atol:
     """
     if not (eps > 0):
         raise InputError(f"gradcheck eps must be positive, got {eps!r}")
-    leaves, call = _prepare(fn, inputs)
+    leaves, labels, call = _prepare(fn, inputs)
     out, grads = _backward_grads(call, leaves)
     output = _scalar(out)
 
     checks: list[InputCheck] = []
-    for i, (leaf, grad) in enumerate(zip(leaves, grads)):
-        base = _label(leaf, i)
+    for leaf, grad, base in zip(leaves, grads, labels):
         data = leaf.data
         array = _is_array(data)
         for index in (np.ndindex(data.shape) if array else [None]):
@@ -388,7 +384,8 @@ def dot_product_test(fn: Callable, inputs, seed: int = 0, eps: float = 1e-6, rto
     tol = atol + rtol * abs(numeric) + noise
     abs_error, rel_error, ok = _compare(analytic, numeric, tol)
     result = DotProductResult(numeric, analytic, abs_error, rel_error, tol, ok, eps, seed,
-                              [np.ravel(x).tolist() for x in u], [x.tolist() for x in v])
+                              np.concatenate([np.ravel(x) for x in u]).tolist(),
+                              np.concatenate([np.ravel(x) for x in v]).tolist())
     if raise_on_failure and not ok:
         raise GradcheckError(str(result))
     return result
