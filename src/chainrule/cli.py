@@ -1,0 +1,471 @@
+"""The ``chainrule`` command: gradients, explanations, steps and lessons from a terminal.
+
+::
+
+    chainrule grad "L = (3*x + 1)**2" --at x=2            # value and ∂L/∂x
+    chainrule explain @net.txt --at x=1 w=0.5 --wrt w      # the chain rule, with numbers
+    chainrule step "L = (w*x - y)**2" --at w=1 x=2 y=3 --lr 0.1
+    chainrule lesson list | show NAME | check
+
+PROGRAM is the program text (see :mod:`chainrule.lang`), or ``@path`` to read
+it from a file (``@-`` reads standard input).
+
+Errors: a bad program, input or option (a :class:`ChainruleError`) prints one
+line, ``chainrule: error: line 1, column 9: log(-1) is undefined: ...``, and
+exits with status 2. Anything else is a bug in chainrule: one line saying so,
+status 1 (``CHAINRULE_DEBUG=1`` shows the traceback).
+
+Plugins. Each module in :data:`PLUGINS` that exists is imported and its
+``register(subparsers)`` called with the top-level subparsers action; it adds
+its commands with ``subparsers.add_parser(...)`` and sets ``func=handler``
+where ``handler(args) -> int`` raises ChainruleError for user errors. A module
+must import heavy libraries inside its handlers, so ``chainrule --help`` stays
+fast. Nested command groups are in :data:`SUBPARSERS` by name, so a plugin can
+extend them: ``SUBPARSERS["lesson"].add_parser("html", ...)`` adds
+``chainrule lesson html NAME``. Plugins taking a program can reuse
+:func:`add_program_arguments` and :func:`run_from_args`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import sys
+import textwrap
+import traceback
+
+from .errors import ChainruleError, InputError
+
+__all__ = ["main", "build_parser", "PLUGINS", "SUBPARSERS", "add_program_arguments", "read_program",
+           "parse_at", "run_from_args", "fmt", "json_number"]
+
+PLUGINS = ["chainrule.nn.commands", "chainrule.viz.commands", "chainrule.web.commands"]
+
+# Subparser groups by name, filled by build_parser() before the plugins register:
+# "chainrule" (the top level) and "lesson".
+SUBPARSERS: dict[str, argparse._SubParsersAction] = {}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and status 2), like every other error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# --------------------------------------------------------------------------
+# Shared pieces (plugins may use these too)
+# --------------------------------------------------------------------------
+
+def add_program_arguments(p: argparse.ArgumentParser) -> None:
+    """PROGRAM and ``--at NAME=VALUE ...``."""
+    p.add_argument("program", metavar="PROGRAM",
+                   help='program text, e.g. "L = (3*x + 1)**2"; or @FILE to read it from a file (@- for stdin)')
+    p.add_argument("--at", action="extend", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="value of an input, e.g. --at x=2 y=-1 (repeatable)")
+
+
+def read_program(text: str) -> str:
+    """The program text itself, or the contents of ``@path``."""
+    if not text.startswith("@"):
+        return text
+    path = text[1:]
+    if not path:
+        raise InputError("'@' needs a file name: @program.txt (or @- for standard input)")
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise InputError(f"cannot read program file '{path}': no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"cannot read program file '{path}': it is a directory") from None
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read program file '{path}': it is not UTF-8 text") from None
+    except OSError as e:
+        raise InputError(f"cannot read program file '{path}': {e.strerror or e}") from None
+
+
+def parse_at(items: list[str]) -> dict[str, float]:
+    """``["x=1", "y=2"]`` (or ``["x=1 y=2"]``, ``["x=1,y=2"]``) -> ``{"x": 1.0, "y": 2.0}``."""
+    values: dict[str, float] = {}
+    for item in items:
+        for part in item.replace(",", " ").split():
+            name, eq, text = part.partition("=")
+            name = name.strip()
+            if not eq or not name or not text.strip():
+                raise InputError(f"--at {part!r}: expected NAME=VALUE, e.g. --at x=2")
+            if not name.isidentifier():
+                raise InputError(f"--at {part!r}: '{name}' is not a variable name")
+            try:
+                value = float(text)
+            except ValueError:
+                raise InputError(f"--at {part!r}: '{text}' is not a number") from None
+            if not math.isfinite(value):
+                raise InputError(f"--at {part!r}: the value must be a finite number")
+            if name in values:
+                raise InputError(f"--at: '{name}' is given twice")
+            values[name] = value
+    return values
+
+
+def run_from_args(args):
+    """Parse ``args.program`` and run it at ``args.at``: a :class:`chainrule.lang.Run`."""
+    from .lang import parse
+
+    program = parse(read_program(args.program))
+    return program.run(parse_at(args.at))
+
+
+def fmt(x) -> str:
+    """A number for people: 12 significant digits, so 0.1 + 0.2 shows as 0.3."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return f"{x:.12g}"
+
+
+def json_number(x):
+    """Full precision (repr round-trips); inf and nan, which JSON lacks, as strings."""
+    x = float(x)
+    return x if math.isfinite(x) else str(x)
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, allow_nan=False))
+
+
+def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _at(values: dict) -> str:
+    return ", ".join(f"{k} = {fmt(v)}" for k, v in values.items())
+
+
+def _warn(trace) -> None:
+    for w in trace.warnings:
+        print(f"chainrule: warning: {w}", file=sys.stderr)
+
+
+def _check_names(run, names, option: str) -> None:
+    known = set(run.values)
+    for n in names:
+        if n not in known:
+            raise InputError(f"{option} {n}: the program has no variable named '{n}'; its inputs: "
+                             f"{', '.join(run.program.inputs) or '(none)'}; assigned: "
+                             f"{', '.join(run.program.assigned)}")
+
+
+# --------------------------------------------------------------------------
+# grad, explain, step
+# --------------------------------------------------------------------------
+
+def cmd_grad(args) -> int:
+    run = run_from_args(args)
+    grads = run.grads()
+    out = run.program.output
+    if args.json:
+        _print_json({"output": out, "value": json_number(run.value),
+                     "grads": {n: json_number(g) for n, g in grads.items()}})
+        return 0
+    print(f"{out} = {fmt(run.value)}")
+    if grads:
+        print()
+        print(_table(["input", "value", f"∂{out}/∂input"],
+                     [[n, fmt(run.inputs[n].data), fmt(g)] for n, g in grads.items()]))
+    return 0
+
+
+def _explanation(run, wrt, ops: bool):
+    from .explain import explain
+
+    t = run.trace()
+    _warn(t)
+    return t, explain(t, wrt=wrt, ops=ops)
+
+
+def cmd_explain(args) -> int:
+    run = run_from_args(args)
+    wrt = list(dict.fromkeys(args.wrt)) if args.wrt else None
+    if wrt:
+        _check_names(run, wrt, "--wrt")
+    t, ex = _explanation(run, wrt, args.ops)
+    if args.format == "json":
+        _print_json(_jsonable(ex.to_dict()))
+    elif args.format == "markdown":
+        print(ex.to_markdown())
+    else:
+        print(ex.to_text())
+    return 0
+
+
+def _jsonable(obj):
+    """Replace non-finite floats (which JSON lacks) by strings, recursively."""
+    if isinstance(obj, float):
+        return json_number(obj)
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _parse_lr(text: str) -> float:
+    try:
+        lr = float(text)
+    except ValueError:
+        raise InputError(f"--lr {text!r}: not a number; give a learning rate such as --lr 0.1") from None
+    if not math.isfinite(lr) or lr <= 0:
+        raise InputError(f"--lr {text}: the learning rate must be a positive finite number, e.g. --lr 0.1")
+    return lr
+
+
+def cmd_step(args) -> int:
+    from .lang import gradient_step, parse
+
+    lr = _parse_lr(args.lr)
+    program = parse(read_program(args.program))
+    params = None
+    if args.params:
+        params = [p for item in args.params for p in item.replace(",", " ").split()]
+        for p in params:
+            if p not in program.inputs:
+                raise InputError(f"--params {p}: not an input of the program; its inputs: "
+                                 f"{', '.join(program.inputs) or '(none)'}")
+    s = gradient_step(program, parse_at(args.at), lr, params)
+    out = program.output
+    if args.json:
+        obj = {"output": out, "lr": s.lr, "params": list(s.params),
+               "value_before": json_number(s.before.value),
+               "grads": {n: json_number(g) for n, g in s.grads.items()},
+               "new_values": {n: json_number(v) for n, v in s.new_values.items()},
+               "value_after": None if s.after is None else json_number(s.after.value)}
+        if s.after_error:
+            obj["error_after"] = s.after_error
+        _print_json(obj)
+        return 0
+    print(f"before: {out} = {fmt(s.before.value)}")
+    print()
+    rows = []
+    for n, g in s.grads.items():
+        old = s.before.inputs[n].data
+        new = f"{fmt(old)} − {fmt(s.lr)} · {_paren(g)} = {fmt(s.new_values[n])}" if n in s.params else "(not updated)"
+        rows.append([n, fmt(old), fmt(g), new])
+    print(_table(["input", "value", f"∂{out}/∂input", f"new value (lr {fmt(s.lr)})"], rows))
+    print()
+    if s.after is None:
+        print(f"after:  {out} is undefined at the new values ({s.after_error})")
+    else:
+        change = s.after.value - s.before.value
+        print(f"after:  {out} = {fmt(s.after.value)}  (change {'+' if change >= 0 else '−'}{fmt(abs(change))})")
+    return 0
+
+
+def _paren(x: float) -> str:
+    return f"({fmt(x)})" if x < 0 else fmt(x)
+
+
+# --------------------------------------------------------------------------
+# lessons
+# --------------------------------------------------------------------------
+
+def cmd_lesson_list(args) -> int:
+    from .lab.lessons import LESSONS
+
+    rows = [[lesson.name, lesson.seed or "-", lesson.title] for lesson in LESSONS.values()]
+    print(_table(["name", "seed", "title"], rows, indent=""))
+    return 0
+
+
+def cmd_lesson_check(args) -> int:
+    from .lab.lessons import check_all
+
+    results = check_all()
+    for r in results:
+        print(r.line())
+    failed = [r.name for r in results if not r.ok]
+    if failed:
+        print(f"{len(failed)} of {len(results)} lessons do not match: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"all {len(results)} lessons match ({sum(r.checked for r in results)} numbers)")
+    return 0
+
+
+def cmd_lesson_show(args) -> int:
+    from .lab.lessons import get_lesson
+
+    print(lesson_text(get_lesson(args.name)))
+    return 0
+
+
+def lesson_text(lesson) -> str:
+    """A lesson as plain text: what it shows, the program, the whole pass, its chains and step."""
+    from .explain import render_text
+    from .lab.lessons import naive_recursive_grads
+
+    parts = [f"{lesson.name}: {lesson.title}", f"seed {lesson.seed}: {lesson.seed_title}" if lesson.seed
+             else "chainrule's own lesson (why backward walks a topological order)"]
+    if lesson.intro:
+        parts.append(textwrap.fill(lesson.intro, 92))
+    program = "\n".join("  " + line for line in lesson.program.splitlines())
+    parts.append(f"program:\n{program}\nat: {_at(lesson.inputs)}")
+
+    run = lesson.run()
+    t = run.trace()
+    _warn(t)
+    wrt = list(lesson.wrt) if lesson.wrt else None
+    parts.append(render_text(t, wrt=wrt).rstrip())
+
+    if lesson.steps:
+        lines = [f"{i:>2}. [{s.phase}] {s.title}: {s.shows}" + (f" = {fmt(s.value)}" if s.value is not None else "")
+                 for i, s in enumerate(lesson.steps, 1)]
+        parts.append(f"the player's {len(lesson.steps)} steps:\n" + "\n".join(lines))
+    if lesson.points:
+        parts.append(_points_text(lesson, run))
+    step = lesson.step()
+    if step is not None:
+        out = lesson.output
+        lines = [f"  {p} ← {fmt(step.before.inputs[p].data)} − {fmt(step.lr)} · {_paren(step.grads[p])} "
+                 f"= {fmt(step.new_values[p])}" for p in step.params]
+        after = (f"{out} = {fmt(step.after.value)}" if step.after is not None else f"undefined ({step.after_error})")
+        parts.append(f"one gradient-descent step (lr {fmt(step.lr)}):\n" + "\n".join(lines)
+                     + f"\n  {out} before: {fmt(step.before.value)}   after: {after}")
+    if lesson.wrong_grads:
+        fresh = lesson.run()
+        naive = naive_recursive_grads(fresh.output)
+        right = fresh.grads()
+        out = lesson.output
+        lines = [f"  right (topological order):  ∂{out}/∂{n} = {fmt(right[n])}\n"
+                 f"  WRONG (naive recursion):    ∂{out}/∂{n} = {fmt(naive[fresh.values[n]])}"
+                 for n in lesson.wrong_grads]
+        parts.append("the same graph, two ways of walking it:\n" + "\n".join(lines))
+    if lesson.note:
+        parts.append(textwrap.fill(lesson.note, 92))
+    return "\n\n".join(parts) + "\n"
+
+
+def _points_text(lesson, run) -> str:
+    out = lesson.output
+    rows = []
+    for inputs in [lesson.inputs] + [p.inputs for p in lesson.points]:
+        r = lesson.run(inputs)
+        grads = r.grads()
+        row = [_at(inputs), fmt(r.value)]
+        for name, expr in lesson.identities.items():
+            from .lang import evaluate, parse
+            needed = {n: r.values[n].data for n in parse(f"g = {expr}").inputs}
+            row += [fmt(grads[name]), fmt(evaluate(f"g = {expr}", needed).value)]
+        rows.append(row)
+    header = ["at", out]
+    for name, expr in lesson.identities.items():
+        header += [f"∂{out}/∂{name}", expr]
+    return "at several points:\n" + _table(header, rows)
+
+
+# --------------------------------------------------------------------------
+# The parser and main
+# --------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="chainrule", description="Automatic differentiation that shows its work: "
+                     "every gradient told as the chain rule, with numbers.")
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    SUBPARSERS.clear()
+    SUBPARSERS["chainrule"] = sub
+
+    p = sub.add_parser("grad", help="value of a program's output and its gradient w.r.t. every input",
+                       description="Run PROGRAM at the given inputs; print the output's value and its "
+                                   "gradient with respect to every input.")
+    add_program_arguments(p)
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object: {"output": ..., "value": ..., "grads": {...}}')
+    p.set_defaults(func=cmd_grad)
+
+    p = sub.add_parser("explain", help="the forward pass, the backward pass, and each gradient as a chain",
+                       description="Explain every gradient of PROGRAM at the given inputs: a forward table, "
+                                   "the backward steps (incoming × local = contribution) and the chain-rule "
+                                   "product for each --wrt.")
+    add_program_arguments(p)
+    p.add_argument("--wrt", action="extend", nargs="+", metavar="NAME",
+                   help="explain the gradient with respect to these variables (default: every input)")
+    p.add_argument("--ops", action="store_true", help="show every operation, not only named variables")
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="output format")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("step", help="one gradient-descent step: loss before, gradients, new values, loss after",
+                       description="Take one gradient-descent step p ← p − lr·∂output/∂p on PROGRAM's inputs.")
+    add_program_arguments(p)
+    p.add_argument("--lr", required=True, metavar="RATE", help="learning rate, e.g. 0.1")
+    p.add_argument("--params", action="extend", nargs="+", metavar="NAME",
+                   help="update only these inputs (default: every input)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_step)
+
+    p = sub.add_parser("lesson", help="the seed lessons' worked examples: list, show, check",
+                       description="Every worked example of the lessons, reproduced with their own numbers.")
+    lesson = p.add_subparsers(dest="lesson_command", metavar="ACTION")
+    SUBPARSERS["lesson"] = lesson
+    p.set_defaults(func=lambda args, p=p: _missing_action(p))
+    q = lesson.add_parser("list", help="list the lessons")
+    q.set_defaults(func=cmd_lesson_list)
+    q = lesson.add_parser("show", help="show a lesson: program, forward and backward pass, chains, step")
+    q.add_argument("name", metavar="NAME", help="lesson name (see chainrule lesson list)")
+    q.set_defaults(func=cmd_lesson_show)
+    q = lesson.add_parser("check", help="recompute every lesson and compare with its numbers (exit 1 on a mismatch)")
+    q.set_defaults(func=cmd_lesson_check)
+
+    for name in PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name and (e.name == name or name.startswith(e.name + ".")):
+                continue   # that plugin is not installed
+            raise
+        module.register(sub)
+    return parser
+
+
+def _missing_action(p) -> int:
+    p.print_help(sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 1 bug or failed check, 2 bad input)."""
+    debug = os.environ.get("CHAINRULE_DEBUG", "") not in ("", "0")
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args.func(args) or 0)
+    except SystemExit as e:   # argparse: --help, --version, usage errors
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except ChainruleError as e:
+        print(f"chainrule: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chainrule: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:   # e.g. `chainrule lesson show chain | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if debug:
+            traceback.print_exc()
+        print(f"chainrule: internal error (a bug in chainrule, please report it): {type(e).__name__}: "
+              f"{' '.join(str(e).split())}" + ("" if debug else " (set CHAINRULE_DEBUG=1 to see the traceback)"),
+              file=sys.stderr)
+        return 1
