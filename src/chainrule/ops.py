@@ -257,3 +257,421 @@ def js_runtime() -> str:
         "};\n"
         f"const OPS = {{\n{rows}\n}};\n"
     )
+
+
+# ==========================================================================
+# Tensor-only rows (structural ops).  Owned by the tensor engine (tensor.py).
+#
+# Elementwise ops on tensors use the rows above (their compiled ``np_f`` /
+# ``np_d``); nothing below repeats an elementwise derivative.  The rows here
+# are the ops whose Jacobian is not diagonal -- matmul, reductions, shape
+# changes, indexing, softmax -- written the way PyTorch's derivatives.yaml
+# writes them: a forward, and per input a vector-Jacobian product (what the
+# incoming gradient ``g`` turns into for that input) plus the Jacobian's form
+# in words ("multiply by Wᵀ") and as a formula of δ ("δ·Wᵀ").
+#
+# Signatures: ``forward(xs, k)`` and ``vjp[i](g, xs, k, out)`` where ``xs`` is
+# the tuple of input arrays, ``k`` the op's constant parameter (dims, shape,
+# index, ...) and ``out`` the forward value.  A vjp may return an array of the
+# broadcast shape: the engine sums it back to the input's shape.  Rows with
+# ``arity == -1`` (cat, stack) take any number of inputs and have one vjp
+# returning the gradients of all of them.
+# ==========================================================================
+
+class _Names(dict):
+    def __missing__(self, key):
+        return key
+
+
+@dataclass(frozen=True)
+class TensorOp:
+    """One structural tensor op: forward, vector-Jacobian products, Jacobian form."""
+
+    name: str
+    arity: int                   # number of tensor inputs; -1 = any number
+    forward: Callable            # forward(xs, k) -> ndarray
+    vjp: tuple                   # vjp[i](g, xs, k, out) -> gradient for input i
+    text: tuple[str, ...]        # the Jacobian's form per input, in words: "multiply by {y}ᵀ"
+    delta: tuple[str, ...]       # the VJP as a formula of the incoming δ: "δ·{y}ᵀ"
+    show: str                    # how the forward reads: "{x} @ {y}"
+    note: str = ""
+
+    def describe(self, *labels: str) -> str:
+        names = _Names(zip(("x", "y", "z"), labels))
+        if self.arity < 0:
+            names["xs"] = ", ".join(labels)
+        return self.show.format_map(names)
+
+    def formula(self, i: int, latex: bool = False, **names: str) -> str:
+        """The Jacobian's form for input ``i`` with names substituted (no LaTeX variant)."""
+        return self.text[min(i, len(self.text) - 1)].format_map(_Names(names))
+
+    def delta_formula(self, i: int, **names: str) -> str:
+        return self.delta[min(i, len(self.delta) - 1)].format_map(_Names(names))
+
+
+# Jacobian forms of the elementwise rows above, for tensor explanations (text
+# only: the derivatives themselves are the rows' ``grads``).  name -> per input
+# (in words, as a formula of δ).  "⊙" is the elementwise product.
+ELEMENTWISE_FORMS: dict[str, tuple[tuple[str, str], ...]] = {
+    "add": (("pass δ through (summed over broadcast dims)", "δ"),) * 2,
+    "sub": (("pass δ through (summed over broadcast dims)", "δ"),
+            ("negate δ (summed over broadcast dims)", "−δ")),
+    "mul": (("multiply by {y} elementwise", "δ ⊙ {y}"), ("multiply by {x} elementwise", "δ ⊙ {x}")),
+    "div": (("divide by {y} elementwise", "δ ⊘ {y}"),
+            ("multiply by −{x}/{y}² elementwise", "−δ ⊙ {x}/{y}²")),
+    "neg": (("negate δ", "−δ"),),
+    "pow": (("multiply by {y}·{x}^({y}−1) elementwise", "δ ⊙ {y}·{x}^({y}−1)"),
+            ("multiply by {x}^{y}·ln {x} elementwise", "δ ⊙ {x}^{y}·ln {x}")),
+    "powc": (("multiply by {k}·{x}^({k}−1) elementwise", "δ ⊙ {k}·{x}^({k}−1)"),),
+    "square": (("multiply by 2·{x} elementwise", "δ ⊙ 2{x}"),),
+    "sqrt": (("multiply by 1/(2·√{x}) elementwise", "δ ⊘ 2√{x}"),),
+    "exp": (("multiply by exp({x}) elementwise", "δ ⊙ exp({x})"),),
+    "log": (("divide by {x} elementwise", "δ ⊘ {x}"),),
+    "tanh": (("1 − tanh²({x}) elementwise", "δ ⊙ (1 − tanh²({x}))"),),
+    "sigmoid": (("σ({x})(1−σ({x})) elementwise", "δ ⊙ σ′({x})"),),
+    "relu": (("mask by {x} > 0", "δ ⊙ 1[{x} > 0]"),),
+    "leaky_relu": (("mask by {x} > 0 (slope {k} elsewhere)", "δ ⊙ leaky′({x})"),),
+    "abs": (("multiply by sign({x})", "δ ⊙ sign({x})"),),
+    "sin": (("multiply by cos({x}) elementwise", "δ ⊙ cos({x})"),),
+    "cos": (("multiply by −sin({x}) elementwise", "−δ ⊙ sin({x})"),),
+    "maximum": (("mask by {x} > {y} (½ on ties)", "δ ⊙ 1[{x} > {y}]"),
+                ("mask by {y} > {x} (½ on ties)", "δ ⊙ 1[{y} > {x}]")),
+    "minimum": (("mask by {x} < {y} (½ on ties)", "δ ⊙ 1[{x} < {y}]"),
+                ("mask by {y} < {x} (½ on ties)", "δ ⊙ 1[{y} < {x}]")),
+}
+
+
+def jacobian_form(op, i: int, **names: str) -> tuple[str, str]:
+    """(in words, as a formula of δ) for input ``i`` of any row, tensor or elementwise."""
+    if isinstance(op, TensorOp):
+        return op.formula(i, **names), op.delta_formula(i, **names)
+    forms = ELEMENTWISE_FORMS.get(op.name)
+    if forms is None:
+        f = op.formula(i, **names)
+        return f"multiply by ({f}) elementwise", f"δ ⊙ ({f})"
+    words, delta = forms[i]
+    return words.format_map(_Names(names)), delta.format_map(_Names(names))
+
+
+# -- helpers the rows share -------------------------------------------------
+
+def _swap(a):
+    return np.swapaxes(a, -1, -2)
+
+
+def _expand(g, shape, dims, keepdim):
+    """A reduced gradient spread back over the reduced dims (a read-only view)."""
+    if dims is not None and not keepdim:
+        g = np.expand_dims(g, dims)
+    return np.broadcast_to(g, shape)
+
+
+def _reduced_count(shape, dims) -> int:
+    if dims is None:
+        return math.prod(shape)
+    return math.prod(shape[d] for d in dims)
+
+
+# -- forward and vjp functions ------------------------------------------------
+
+def _matmul_f(xs, k):
+    return np.matmul(xs[0], xs[1])
+
+
+def _matmul_da(g, xs, k, out):
+    a, b = xs
+    if b.ndim == 1:
+        if a.ndim == 1:                       # dot product: out is a scalar
+            return g * b
+        return np.multiply.outer(g, b)        # (..., m) x (k,) -> (..., m, k)
+    if a.ndim == 1:                           # (k,) @ (..., k, n): g is (..., n)
+        return np.matmul(b, g[..., None])[..., 0]
+    return np.matmul(g, _swap(b))
+
+
+def _matmul_db(g, xs, k, out):
+    a, b = xs
+    if a.ndim == 1:
+        if b.ndim == 1:
+            return g * a
+        return a[:, None] * g[..., None, :]   # outer product per batch
+    if b.ndim == 1:                           # (..., m, k) @ (k,): g is (..., m)
+        return np.matmul(_swap(a), g[..., None])[..., 0]
+    return np.matmul(_swap(a), g)
+
+
+def _linear_f(xs, k):
+    out = np.matmul(xs[0], xs[1].T)
+    if len(xs) == 3:
+        out += xs[2]                          # out is fresh: add the bias in place
+    return out
+
+
+def _linear_dx(g, xs, k, out):
+    return np.matmul(g, xs[1])
+
+
+def _linear_dw(g, xs, k, out):
+    x = xs[0]
+    if x.ndim == 1:
+        return np.multiply.outer(g, x)
+    return np.matmul(g.reshape(-1, g.shape[-1]).T, x.reshape(-1, x.shape[-1]))
+
+
+def _linear_db(g, xs, k, out):
+    return g.reshape(-1, g.shape[-1]).sum(axis=0) if g.ndim > 1 else g
+
+
+def _sum_f(xs, k):
+    dims, keepdim = k
+    return np.sum(xs[0], axis=dims, keepdims=keepdim)
+
+
+def _sum_d(g, xs, k, out):
+    return _expand(g, xs[0].shape, *k)
+
+
+def _mean_f(xs, k):
+    dims, keepdim = k
+    return np.mean(xs[0], axis=dims, keepdims=keepdim)
+
+
+def _mean_d(g, xs, k, out):
+    x = xs[0]
+    return _expand(g / _reduced_count(x.shape, k[0]), x.shape, *k)
+
+
+def _amax_f(xs, k):
+    dims, keepdim = k
+    return np.max(xs[0], axis=dims, keepdims=keepdim)
+
+
+def _amin_f(xs, k):
+    dims, keepdim = k
+    return np.min(xs[0], axis=dims, keepdims=keepdim)
+
+
+def _extreme_d(g, xs, k, out):
+    # every position equal to the max (or min) shares the gradient equally
+    x = xs[0]
+    dims, keepdim = k
+    hit = x == _expand(out, x.shape, dims, keepdim)
+    count = np.sum(hit, axis=dims, keepdims=True)
+    share = _expand(g, x.shape, dims, keepdim) if dims is None or keepdim else np.expand_dims(g, dims)
+    return hit * (share / count)
+
+
+def _reshape_f(xs, k):
+    return np.reshape(xs[0], k)
+
+
+def _reshape_d(g, xs, k, out):
+    return np.reshape(g, xs[0].shape)
+
+
+def _transpose_f(xs, k):
+    return np.swapaxes(xs[0], k[0], k[1])
+
+
+def _transpose_d(g, xs, k, out):
+    return np.swapaxes(g, k[0], k[1])
+
+
+def _permute_f(xs, k):
+    return np.transpose(xs[0], k)
+
+
+def _permute_d(g, xs, k, out):
+    return np.transpose(g, np.argsort(k))
+
+
+def _expand_f(xs, k):
+    return np.broadcast_to(xs[0], k)
+
+
+def _pass_d(g, xs, k, out):
+    return g        # the engine sums g back to the input's shape
+
+
+def _index_f(xs, k):
+    return xs[0][k[0]]
+
+
+def _index_d(g, xs, k, out):
+    key, repeats = k
+    grad = np.zeros_like(xs[0], dtype=g.dtype)
+    if repeats:
+        np.add.at(grad, key, g)      # an index may appear twice: add, don't overwrite
+    else:
+        grad[key] = g
+    return grad
+
+
+def _cat_f(xs, k):
+    return np.concatenate(xs, axis=k)
+
+
+def _cat_d(g, xs, k, out):
+    cuts = np.cumsum([x.shape[k] for x in xs[:-1]])
+    return np.split(g, cuts, axis=k)
+
+
+def _stack_f(xs, k):
+    return np.stack(xs, axis=k)
+
+
+def _stack_d(g, xs, k, out):
+    return [np.take(g, i, axis=k) for i in range(len(xs))]
+
+
+def _where_f(xs, k):
+    return np.where(k, xs[0], xs[1])
+
+
+def _where_dx(g, xs, k, out):
+    return np.where(k, g, 0)
+
+
+def _where_dy(g, xs, k, out):
+    return np.where(k, 0, g)
+
+
+def _clip_f(xs, k):
+    return np.clip(xs[0], k[0], k[1])
+
+
+def _clip_d(g, xs, k, out):
+    x = xs[0]
+    lo, hi = k
+    if lo is None:
+        return g * (x <= hi)
+    if hi is None:
+        return g * (x >= lo)
+    return g * ((x >= lo) & (x <= hi))
+
+
+def _softmax_f(xs, k):
+    x = xs[0]
+    e = np.exp(x - np.max(x, axis=k, keepdims=True))
+    e /= np.sum(e, axis=k, keepdims=True)
+    return e
+
+
+def _softmax_d(g, xs, k, out):
+    gs = g * out
+    gs -= out * np.sum(gs, axis=k, keepdims=True)
+    return gs
+
+
+def _log_softmax_f(xs, k):
+    x = xs[0]
+    shifted = x - np.max(x, axis=k, keepdims=True)
+    shifted -= np.log(np.sum(np.exp(shifted), axis=k, keepdims=True))
+    return shifted
+
+
+def _log_softmax_d(g, xs, k, out):
+    return g - np.exp(out) * np.sum(g, axis=k, keepdims=True)
+
+
+def _logsumexp_f(xs, k):
+    x = xs[0]
+    dims, keepdim = k
+    m = np.max(x, axis=dims, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)        # all -inf (or inf): no shift
+    out = np.log(np.sum(np.exp(x - m), axis=dims, keepdims=True)) + m
+    return out if keepdim else (np.squeeze(out, axis=dims) if dims is not None else out.reshape(()))
+
+
+def _logsumexp_d(g, xs, k, out):
+    x = xs[0]
+    dims, keepdim = k
+    return _expand(g, x.shape, dims, keepdim) * np.exp(x - _expand(out, x.shape, dims, keepdim))
+
+
+def _cross_entropy_f(xs, k):
+    z = xs[0]
+    target, reduction = k
+    m = np.max(z, axis=-1, keepdims=True)
+    lse = np.log(np.sum(np.exp(z - m), axis=-1)) + m[..., 0]
+    picked = np.take_along_axis(z, target[..., None], axis=-1)[..., 0]
+    losses = lse - picked
+    if reduction == "mean":
+        return np.mean(losses)
+    if reduction == "sum":
+        return np.sum(losses)
+    return losses
+
+
+def _cross_entropy_d(g, xs, k, out):
+    z = xs[0]
+    target, reduction = k
+    p = _softmax_f((z,), -1)
+    np.put_along_axis(p, target[..., None], np.take_along_axis(p, target[..., None], axis=-1) - 1, axis=-1)
+    if reduction == "none":
+        p *= g[..., None]
+    else:
+        p *= g / (target.size if reduction == "mean" and target.size else 1)
+    return p
+
+
+def _cast_f(xs, k):
+    return xs[0].astype(k)
+
+
+def _cast_d(g, xs, k, out):
+    return g.astype(xs[0].dtype)
+
+
+def _trow(name, arity, forward, vjp, text, delta, show, note=""):
+    as_t = lambda v: v if isinstance(v, tuple) else (v,)  # noqa: E731
+    return TensorOp(name, arity, forward, as_t(vjp), as_t(text), as_t(delta), show, note)
+
+
+_TENSOR_ROWS = [
+    _trow("matmul", 2, _matmul_f, (_matmul_da, _matmul_db),
+          ("multiply by {y}ᵀ (on the right)", "multiply by {x}ᵀ (on the left)"),
+          ("δ·{y}ᵀ", "{x}ᵀ·δ"), "{x} @ {y}",
+          note="batched and 1-D operands as in NumPy/PyTorch; batch dims are summed back"),
+    _trow("linear", 3, _linear_f, (_linear_dx, _linear_dw, _linear_db),
+          ("multiply by {y}ᵀ (δ·{y} for a batch of rows)", "outer product of δ with the input {x}",
+           "sum δ over the batch"),
+          ("δ·{y}", "δᵀ·{x}", "Σ_batch δ"), "{x} @ {y}ᵀ + {z}",
+          note="fused x @ Wᵀ + b, W of shape (out, in) as in torch.nn.Linear"),
+    _trow("sum", 1, _sum_f, _sum_d, "broadcast δ back to {x}'s shape", "broadcast(δ)", "Σ {x}"),
+    _trow("mean", 1, _mean_f, _mean_d, "broadcast δ back to {x}'s shape, divided by the count",
+          "broadcast(δ)/n", "mean({x})"),
+    _trow("amax", 1, _amax_f, _extreme_d, "route δ to the maximum (ties share it equally)",
+          "δ ⊙ 1[{x} = max]", "max({x})"),
+    _trow("amin", 1, _amin_f, _extreme_d, "route δ to the minimum (ties share it equally)",
+          "δ ⊙ 1[{x} = min]", "min({x})"),
+    _trow("reshape", 1, _reshape_f, _reshape_d, "reshape δ back to {x}'s shape", "reshape(δ)",
+          "reshape({x})"),
+    _trow("transpose", 1, _transpose_f, _transpose_d, "transpose δ back", "δᵀ", "{x}ᵀ"),
+    _trow("permute", 1, _permute_f, _permute_d, "permute δ back (inverse permutation)",
+          "permute⁻¹(δ)", "permute({x})"),
+    _trow("expand", 1, _expand_f, _pass_d, "sum δ over the expanded dims", "Σ δ", "expand({x})"),
+    _trow("index", 1, _index_f, _index_d, "scatter δ into zeros at the indexed positions (repeats add)",
+          "scatter(δ)", "{x}[…]"),
+    _trow("cat", -1, _cat_f, _cat_d, "slice out this input's block of δ", "δ[block]", "cat({xs})"),
+    _trow("stack", -1, _stack_f, _stack_d, "take this input's slice of δ", "δ[i]", "stack({xs})"),
+    _trow("where", 2, _where_f, (_where_dx, _where_dy),
+          ("pass δ where the condition holds, else 0", "pass δ where the condition fails, else 0"),
+          ("δ ⊙ 1[cond]", "δ ⊙ 1[¬cond]"), "where(cond, {x}, {y})"),
+    _trow("clip", 1, _clip_f, _clip_d, "mask by lo ≤ {x} ≤ hi", "δ ⊙ 1[lo ≤ {x} ≤ hi]", "clip({x})",
+          note="the gradient passes at the bounds themselves, as in PyTorch"),
+    _trow("softmax", 1, _softmax_f, _softmax_d, "s ⊙ (δ − Σ δ⊙s) with s = softmax({x})",
+          "s ⊙ (δ − Σ δ⊙s)", "softmax({x})"),
+    _trow("log_softmax", 1, _log_softmax_f, _log_softmax_d, "δ − softmax({x})·Σδ",
+          "δ − softmax({x})·Σδ", "log_softmax({x})"),
+    _trow("logsumexp", 1, _logsumexp_f, _logsumexp_d, "broadcast δ, times softmax({x})",
+          "δ ⊙ softmax({x})", "logsumexp({x})"),
+    _trow("cross_entropy", 1, _cross_entropy_f, _cross_entropy_d,
+          "(softmax({x}) − onehot(target)) / N", "δ·(softmax({x}) − onehot(y))/N",
+          "cross_entropy({x}, target)", note="fused log_softmax + NLL on logits (class-index targets)"),
+    _trow("cast", 1, _cast_f, _cast_d, "cast δ back to {x}'s dtype", "δ", "{x}.to(dtype)"),
+]
+
+TENSOR_OPS: dict[str, TensorOp] = {op.name: op for op in _TENSOR_ROWS}
+__all__ += ["TensorOp", "TENSOR_OPS", "ELEMENTWISE_FORMS", "jacobian_form"]
