@@ -1,0 +1,256 @@
+"""``explain()``: from a trace to chains, checked against the recorded gradients."""
+from __future__ import annotations
+
+import math
+
+from ..errors import InputError
+from ..trace import Trace, trace as make_trace
+from .chains import LinkGraph, is_num, mul, pretty
+from .model import ChainSet, Explanation, Factor, Path, Shared
+from .render import fmt, fmt_count
+
+REL_TOL = 1e-9
+
+
+def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Explanation:
+    """Every gradient of ``target`` as chains of local derivatives.
+
+    ``target`` is a Value (traced here, gradients untouched), a
+    :class:`~chainrule.trace.Trace`, or anything with an ``.output`` Value
+    (a program run). ``wrt``: None (every input), a label, a Value, or a list.
+    ``ops=True`` makes every primitive step a link; otherwise the links are
+    the named variables. At most ``max_paths`` paths per input are listed;
+    beyond that the chain set is summarised (counted exactly, first few shown,
+    sum taken from the recorded local derivatives).
+    """
+    if isinstance(max_paths, bool) or not isinstance(max_paths, int) or max_paths < 1:
+        raise InputError(f"max_paths must be a positive whole number, got {max_paths!r}")
+    t, root = _as_trace(target)
+    notes: list[str] = []
+    if not t.backward:
+        if wrt is not None:
+            raise InputError("this trace has no backward pass, so there are no gradients to explain: "
+                             "make it with trace(output) (backward=True) from an output that requires grad")
+        notes.append("no backward pass was recorded (the output does not require grad, or the trace "
+                     "was made with backward=False): there are no chains to show")
+        return Explanation(t, [], [], "ops" if ops else "names", notes, max_paths)
+
+    wanted = _resolve(t, wrt, root)
+    mode = "ops" if ops else "names"
+    if not ops and not any(n.name and n.op and n.id != t.output for n in t.nodes):
+        mode = "ops"
+        notes.append("no named intermediate variable, so every primitive step is a link "
+                     "(name intermediate values to see the chain in your own terms)")
+    graph = LinkGraph(t, mode == "ops", set(wanted))
+    ways, down, absdown = graph.from_output()
+    out_label = t.nodes[t.output].label
+
+    chains, reaches = [], {}
+    for w in wanted:
+        reach = graph.to(w)
+        reaches[w] = reach
+        chains.append(_chain_set(t, graph, w, reach, ways[w], down[w], absdown[w], max_paths, out_label))
+
+    shared = _shared(t, graph, wanted, ways, reaches, out_label)
+    for c in chains:
+        c.shared = [s for s in shared if c.wrt in s.wrt]
+    return Explanation(t, chains, shared, mode, notes, max_paths)
+
+
+# --------------------------------------------------------------------------
+
+def _as_trace(target):
+    """(trace, graph root or None) for a Trace, a Value/Tensor, or a run with ``.output``."""
+    if isinstance(target, Trace):
+        return target, None
+    if hasattr(target, "_parents"):
+        return _trace_of(target), target
+    out = getattr(target, "output", None)
+    if out is not None and hasattr(out, "_parents"):
+        return _trace_of(out), out
+    raise InputError(f"explain() needs a Value, a Trace or a program run, got {type(target).__name__}")
+
+
+def _trace_of(node) -> Trace:
+    if not node.requires_grad:
+        raise InputError(f"{getattr(node, 'name', None) or 'this value'} does not require grad "
+                         "(made from constants only, or inside no_grad()): there is nothing to explain")
+    return make_trace(node)
+
+
+def _node_ids(root) -> dict:
+    """Graph object -> trace node id, in the order :func:`chainrule.trace.build` numbers them."""
+    seen, stack = {id(root): root}, [root]
+    while stack:
+        n = stack.pop()
+        for p in n._parents():
+            if id(p) not in seen:
+                seen[id(p)] = p
+                stack.append(p)
+    ordered = sorted(seen.values(), key=lambda n: n._seq)
+    return {id(n): i for i, n in enumerate(ordered)}
+
+
+def _resolve(t: Trace, wrt, root) -> list[int]:
+    """Node ids for ``wrt``; unknown names raise InputError listing the inputs."""
+    if wrt is None:
+        return [n.id for n in t.inputs if n.grad is not None]
+    items = list(wrt) if isinstance(wrt, (list, tuple, set, frozenset)) else [wrt]
+    ids: list[int] = []
+    id_map = None
+    for item in items:
+        if isinstance(item, str):
+            i = _by_label(t, item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not 0 <= item < len(t.nodes):
+                raise InputError(f"no node with id {item}: ids go from 0 to {len(t.nodes) - 1}")
+            i = item
+        elif hasattr(item, "id") and hasattr(item, "label") and hasattr(item, "kind"):  # a TraceNode
+            i = _by_label(t, item.label) if not 0 <= item.id < len(t.nodes) else item.id
+        elif hasattr(item, "_parents"):                                             # a Value
+            name = getattr(item, "name", None)
+            if root is not None:
+                if id_map is None:
+                    id_map = _node_ids(root)
+                i = id_map.get(id(item))
+                if i is None:
+                    raise InputError(f"{name or 'this Value'} is not part of the graph being explained; "
+                                     f"its inputs are: {_inputs_list(t)}")
+            elif name:
+                i = _by_label(t, name)
+            else:
+                raise InputError("an unnamed Value cannot be found in a trace: give it a name, "
+                                 f"or pass a label; inputs: {_inputs_list(t)}")
+        else:
+            raise InputError(f"wrt must be a name, a Value or a list of them, got {type(item).__name__}")
+        node = t.nodes[i]
+        if node.kind == "const":
+            raise InputError(f"{node.label} is a constant (requires_grad=False): it has no gradient to explain")
+        if node.grad is None:
+            raise InputError(f"{node.label} has no recorded gradient in this trace")
+        if i not in ids:
+            ids.append(i)
+    return ids
+
+
+def _by_label(t: Trace, label: str) -> int:
+    matches = [n.id for n in t.nodes if n.label == label]
+    if not matches:
+        named = [n.label for n in t.nodes if n.name and n.kind != "input"]
+        extra = f"; variables: {', '.join(named)}" if named else ""
+        raise InputError(f"no input or variable named {label!r}; inputs: {_inputs_list(t)}{extra}")
+    return matches[-1]   # a reassigned name means its latest value
+
+
+def _inputs_list(t: Trace) -> str:
+    return ", ".join(n.label for n in t.inputs) or "(none)"
+
+
+# --------------------------------------------------------------------------
+
+def _factor(t: Trace, link) -> Factor:
+    top, bottom = t.nodes[link.top].label, t.nodes[link.bottom].label
+    return Factor(f"∂{pretty(top)}/∂{pretty(bottom)}", link.formula, link.value, link.top, link.bottom,
+                  f"d{top}/d{bottom}", link.slot, link.uses, link.ways)
+
+
+def _product(factors: list[Factor]):
+    p = 1.0
+    for f in factors:
+        p = mul(p, f.value)
+        if p is None:
+            return None
+    return p
+
+
+def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label) -> ChainSet:
+    node = t.nodes[w]
+    grad = node.grad
+    listed = graph.first_paths(w, reach, max_paths + 1 if count > max_paths else count)
+    paths = []
+    for links in listed[:max_paths]:
+        factors = [_factor(t, l) for l in links]
+        paths.append(Path(factors, _product(factors)))
+    summarised = count > max_paths
+    if summarised or not paths:
+        total, scale = dp_sum, dp_abs
+    else:
+        products = [p.product for p in paths]
+        if all(is_num(p) for p in products):
+            total = math.fsum(products) if all(math.isfinite(p) for p in products) else sum(products)
+            scale = math.fsum(abs(p) for p in products) if math.isfinite(total) else math.inf
+        else:
+            total, scale = None, None
+    matches = _matches(total, grad, scale)
+    label = f"∂{pretty(out_label)}/∂{pretty(node.label)}"
+    notes = []
+    parallel = sorted({(f.node, f.input, f.uses) for p in paths for f in p.factors if f.uses > 1},
+                      reverse=True)
+    uses = [f"{t.nodes[top].label} uses {t.nodes[bottom].label} {k} times" for top, bottom, k in parallel]
+    if len(uses) > 3:
+        uses = [f"{len(uses)} steps use an input more than once ({uses[0]}, …, {uses[-1]})"]
+    notes += [f"{u}: each use is its own path, and the paths add up" for u in uses]
+    folded = {(f.node, f.input): f for p in paths for f in p.factors if f.ways > 1}
+    for (top, bottom), f in sorted(folded.items(), reverse=True):
+        notes.append(f"{t.nodes[top].label} uses {t.nodes[bottom].label} {f.ways} times, so "
+                     f"{f.label} = {f.formula} adds up one term per use")
+    if summarised:
+        notes.append(f"{fmt_count(count)} paths: too many to list, so the first {len(paths)} are kept "
+                     f"and the sum comes from the recorded local derivatives, added up the way the "
+                     f"backward sweep adds them (it never lists the paths)")
+    if matches is False:
+        notes.append(f"the paths add up to {fmt(total)} but the backward pass recorded {fmt(grad)}: "
+                     "they should agree")
+    return ChainSet(node.label, grad, count, paths, summarised, total, matches, [], w, label, notes)
+
+
+def _matches(total, grad, scale) -> bool | None:
+    if not (is_num(total) and is_num(grad)):
+        return None
+    if math.isnan(total) or math.isnan(grad):
+        return math.isnan(total) and math.isnan(grad)
+    if math.isinf(total) or math.isinf(grad):
+        return total == grad
+    tol = REL_TOL * max(abs(grad), abs(total), scale if is_num(scale) and math.isfinite(scale) else 0.0)
+    return abs(total - grad) <= tol or total == grad
+
+
+def _shared(t, graph, wanted, ways, reaches, out_label) -> list[Shared]:
+    """Factors on the paths of several inputs, or on several paths of one input.
+
+    Parallel uses (``x + x`` in ops mode) are reported together.
+    """
+    found = []
+    for top in reversed(graph.links):
+        if not ways[top]:
+            continue
+        groups: dict[int, list] = {}
+        for e in graph.edges[top]:
+            groups.setdefault(e.bottom, []).append(e)
+        for bottom, group in groups.items():
+            e = group[0]
+            on = [(w, ways[top] * reaches[w][bottom]) for w in wanted if reaches[w].get(bottom)]
+            n_paths = sum(n for _, n in on) * len(group)
+            if len(on) < 2 and n_paths < 2:
+                continue
+            f = _factor(t, e)
+            same = all(g.value == e.value and g.formula == e.formula for g in group)
+            value = f.value if same else [g.value for g in group]
+            names = [t.nodes[w].label for w, _ in on]
+            label = f.label + (f" (each of its {len(group)} uses)" if len(group) > 1 else "")
+            shown = fmt(value) if same else " and ".join(fmt(v) for v in value)
+            if len(on) >= 2:
+                msg = (f"{label} = {shown} is shared by the chains of {', '.join(names)}: "
+                       "one backward sweep computes it once")
+                if top != t.output:
+                    g = t.nodes[bottom].grad
+                    msg += f", inside ∂{pretty(out_label)}/∂{pretty(t.nodes[bottom].label)} = {fmt(g)}"
+            else:
+                w, n = on[0]
+                msg = (f"{label} = {shown} lies on {fmt_count(n, short=True)} of the "
+                       f"{fmt_count(ways[w], short=True)} paths to {names[0]}: "
+                       "the backward sweep multiplies by it once, not once per path")
+            found.append(Shared(label, f.formula, value, f.node, f.input, names, n_paths,
+                                0, len(group), msg))
+    found.sort(key=lambda s: (-len(s.wrt), -s.node, -s.input))
+    return found

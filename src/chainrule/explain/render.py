@@ -1,0 +1,330 @@
+"""The explanation as a lesson: plain text for terminals, Markdown with tables.
+
+Sections: (1) the forward pass in evaluation order, (2) the backward steps
+as recorded (incoming × local = contribution, accumulated gradient), (3) the
+chain for each input with its product, (4) the factors chains share, (5) the
+trace's warnings. Every number shown is a recorded one.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+from .chains import is_num, pretty
+
+SHOW_WHEN_SUMMARISED = 3   # paths written out when there are too many to list
+MAX_FACTORS_SHOWN = 10     # longer paths are shortened in the middle in lessons
+MAX_FACTOR_ROWS = 12       # formula rows listed under a chain
+MAX_SHARED_SHOWN = 8
+MAX_ROWS = 400             # backward rows in a lesson; larger traces are cut with a note
+
+_SUPER = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+# --------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------
+
+def fmt(v) -> str:
+    """Up to 6 significant digits, no trailing zeros: 3, 0.5, -0.0334194."""
+    if v is None:
+        return "—"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, Real):
+        v = float(v)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        if v == 0:
+            return "0"
+        return f"{v:.6g}"
+    if isinstance(v, (list, tuple)):
+        flat = list(_flatten(v))
+        if len(flat) <= 6:
+            return "[" + ", ".join(fmt(x) if not isinstance(x, (list, tuple)) else fmt(x) for x in v) + "]"
+        return f"[{len(flat)} numbers]"
+    return str(v)
+
+
+def _flatten(v):
+    for x in v:
+        if isinstance(x, (list, tuple)):
+            yield from _flatten(x)
+        else:
+            yield x
+
+
+def fmt_count(n: int, short: bool = False) -> str:
+    """Exact path counts, readable: 4, 1,000,000, 2⁶⁰ = 1,152,921,504,606,846,976.
+
+    ``short`` drops the digits of a large power of two (2⁵⁹) and rounds
+    other large counts (≈ 3.5e+20).
+    """
+    if n < 10 ** 6:
+        return str(n)
+    if n & (n - 1) == 0:
+        power = f"2{str(n.bit_length() - 1).translate(_SUPER)}"
+        return power if short else f"{power} = {n:,}"
+    return f"≈ {n:.3g}" if short and n >= 10 ** 12 else f"{n:,}"
+
+
+# --------------------------------------------------------------------------
+# Chain lines
+# --------------------------------------------------------------------------
+
+def _shorten(items: list[str], max_factors: int | None) -> list[str]:
+    if max_factors is None or len(items) <= max_factors:
+        return items
+    keep = max(max_factors - 2, 1)
+    return items[:keep] + [f"… {len(items) - keep - 1} more …", items[-1]]
+
+
+def _path_text(path, max_factors, alone: bool) -> str:
+    if not path.factors:
+        return "1"
+    labels = " · ".join(_shorten([f.label for f in path.factors], max_factors))
+    values = " · ".join(_shorten([fmt(f.value) for f in path.factors], max_factors))
+    if len(path.factors) == 1:
+        f = path.factors[0]
+        if not alone:
+            return f"{f.label} = {fmt(f.value)}"
+        # the one factor is the whole derivative: say what it is
+        return f"{_formula(f)} = {fmt(f.value)}" if _formula(f) else fmt(f.value)
+    return f"{labels} = {values} = {fmt(path.product)}"
+
+
+def _signed_sum(values) -> str:
+    out = ""
+    for i, v in enumerate(values):
+        if is_num(v) and v < 0 and i:
+            out += f" − {fmt(-v)}"
+        else:
+            out += (" + " if i else "") + fmt(v)
+    return out
+
+
+def chain_lines(expl, cs, max_factors: int | None = None, shown: int | None = None) -> list[str]:
+    head = cs.label
+    pad = " " * len(head)
+    mismatch = "" if cs.matches is not False else f"   ✗ but the backward pass recorded {fmt(cs.grad)}"
+    if cs.path_count == 0:
+        return [f"{head} = 0 (no path leads from the output to {cs.wrt})"]
+    paths = cs.paths if shown is None else cs.paths[:shown]
+    if cs.path_count == 1 and paths:
+        return [f"{head} = {_path_text(paths[0], max_factors, True)}{mismatch}"]
+    lines = []
+    for i, p in enumerate(paths):
+        lines.append(f"{head} = {_path_text(p, max_factors, False)}" if i == 0 else
+                     f"{pad} + {_path_text(p, max_factors, False)}")
+    rest = cs.path_count - len(paths)
+    if rest:
+        lines.append(f"{pad} + … {fmt_count(rest)} more path{'s' if rest != 1 else ''}")
+    if cs.summarised or rest:
+        lines.append(f"{pad} = sum over all {fmt_count(cs.path_count)} paths = {fmt(cs.total)}"
+                     f"{mismatch}")
+    else:
+        lines.append(f"{pad} = {_signed_sum([p.product for p in paths])} = {fmt(cs.total)}{mismatch}")
+    return lines
+
+
+def _check(cs, out) -> str:
+    if cs.matches is None:
+        return "(not checked: the factors are not all numbers)"
+    how = "sum of path products" if not cs.summarised else "sum over all paths"
+    if cs.matches:
+        return f"✓ {how} {fmt(cs.total)} = the backward pass's {cs.label} = {fmt(cs.grad)}"
+    return f"✗ {how} {fmt(cs.total)} ≠ the backward pass's {cs.label} = {fmt(cs.grad)}"
+
+
+def _formula(f) -> str:
+    """A factor's formula, or nothing when it is just its own number (``1``)."""
+    return "" if f.formula == fmt(f.value).replace("-", "−") else f.formula
+
+
+def _unique_factors(cs, limit):
+    seen, out = set(), []
+    for p in cs.paths[:limit]:
+        for f in p.factors:
+            key = (f.label, f.formula, fmt(f.value))
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------
+
+def _text_table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
+    lines = []
+    for r in [headers] + rows:
+        lines.append(indent + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+        if r is headers:
+            lines.append(indent + "  ".join("─" * w for w in widths))
+    return lines
+
+
+def _md_cell(s) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(_md_cell(h) for h in headers) + " |",
+             "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
+    return lines
+
+
+# --------------------------------------------------------------------------
+# The sections, as data
+# --------------------------------------------------------------------------
+
+def forward_rows(expl) -> list[list[str]]:
+    t, g = expl.trace, expl.graph
+    rows = []
+    ids = g.links if expl.mode == "names" else [n.id for n in t.nodes if n.kind != "const"]
+    if not t.backward:
+        ids = [n.id for n in t.nodes if n.kind != "const"]
+    for i in ids:
+        n = t.nodes[i]
+        what = "input" if n.kind == "input" else (g.rhs(i) or n.op or "")
+        val = fmt(n.value) if n.shape is None else f"{fmt(n.value)} shape {tuple(n.shape)}"
+        rows.append([str(len(rows) + 1), n.label, what, val])
+    return rows
+
+
+def backward_rows(expl, limit: int = MAX_ROWS) -> tuple[list[list[str]], int]:
+    t, g = expl.trace, expl.graph
+    out = pretty(t.nodes[t.output].label)
+    rows = []
+    for k, step in enumerate(t.backward):
+        if len(rows) >= limit:
+            return rows, len(t.backward) - k
+        name = g.text(step.node)
+        first = [str(k + 1), name, fmt(step.incoming)]
+        if not step.locals:
+            kind = t.nodes[step.node].kind
+            rows.append(first + ["", f"(leaf{'' if kind == 'input' else ', ' + kind}: "
+                                 f"∂{out}/∂{pretty(t.nodes[step.node].label)} is complete)", "", ""])
+            continue
+        for j, ls in enumerate(step.locals):
+            lead = first if j == 0 else ["", "", ""]
+            formula = g.formula(ls.formula)
+            local = formula if formula == fmt(ls.local).replace("-", "−") else f"{formula} = {fmt(ls.local)}"
+            rows.append(lead + [g.text(ls.input), local,
+                                f"{fmt(step.incoming)} × {fmt(ls.local)} = {fmt(ls.contribution)}",
+                                fmt(ls.accumulated)])
+    return rows, 0
+
+
+_FWD_HEADERS = ["#", "node", "computed as", "value"]
+
+
+def _bwd_headers(out: str) -> list[str]:
+    return ["#", "node", f"incoming ∂{out}/∂node", "→ input", "local ∂node/∂input",
+            "incoming × local = contribution", "input's gradient so far"]
+
+
+def _intro(expl) -> list[str]:
+    t = expl.trace
+    n_ops = sum(1 for n in t.nodes if n.op)
+    out = t.nodes[t.output]
+    mode = ("links are the named variables; unnamed steps are folded into them"
+            if expl.mode == "names" else "every primitive step is a link")
+    return [f"Output {out.label} = {fmt(out.value)}: {n_ops} primitive steps forward, "
+            f"{len(t.backward)} backward ({mode})."]
+
+
+# --------------------------------------------------------------------------
+# Text
+# --------------------------------------------------------------------------
+
+def explanation_text(expl) -> str:
+    t = expl.trace
+    out = pretty(expl.output)
+    lines = _intro(expl) + [n for n in expl.notes]
+    lines += ["", "Forward pass (evaluation order)"]
+    lines += _text_table(_FWD_HEADERS, forward_rows(expl))
+    if t.backward:
+        lines += ["", "Backward pass (reverse topological order: a node passes its gradient on "
+                  "once every consumer has sent its part)"]
+        rows, cut = backward_rows(expl)
+        lines += _text_table(_bwd_headers(out), rows)
+        if cut:
+            lines.append(f"  … {cut} more steps not shown")
+    if expl.chains:
+        lines += ["", "Chains (each path multiplies local derivatives from the output down to the input; "
+                  "paths add up)"]
+        for cs in expl.chains:
+            lines.append("")
+            shown = SHOW_WHEN_SUMMARISED if cs.summarised else None
+            lines += ["  " + s for s in chain_lines(expl, cs, MAX_FACTORS_SHOWN, shown)]
+            factors = _unique_factors(cs, shown or len(cs.paths))
+            if factors and not (cs.path_count == 1 and len(factors) == 1):
+                width = max(len(f.label) for f in factors)
+                fw = max(len(_formula(f)) for f in factors)
+                for f in factors[:MAX_FACTOR_ROWS]:
+                    formula = f"{_formula(f).ljust(fw)} = " if _formula(f) else " " * (fw + 3) if fw else ""
+                    lines.append(f"      {f.label.ljust(width)} = {formula}{fmt(f.value)}")
+                if len(factors) > MAX_FACTOR_ROWS:
+                    lines.append(f"      … {len(factors) - MAX_FACTOR_ROWS} more factors")
+            lines.append("    " + _check(cs, out))
+            lines += ["    note: " + n for n in cs.notes]
+    if expl.shared:
+        lines += ["", "Shared factors (why one backward sweep is enough)"]
+        for s in expl.shared[:MAX_SHARED_SHOWN]:
+            lines.append("  " + s.message)
+        if len(expl.shared) > MAX_SHARED_SHOWN:
+            lines.append(f"  … and {len(expl.shared) - MAX_SHARED_SHOWN} more shared factors")
+    if t.warnings:
+        lines += ["", "Warnings"] + ["  ! " + w for w in t.warnings]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------
+
+def explanation_markdown(expl) -> str:
+    t = expl.trace
+    out = pretty(expl.output)
+    lines = [f"## How ∂{out} is computed", ""] + _intro(expl)
+    lines += ["", *("> " + n for n in expl.notes)] if expl.notes else []
+    lines += ["", "### Forward pass", "", *_md_table(_FWD_HEADERS, forward_rows(expl))]
+    if t.backward:
+        rows, cut = backward_rows(expl)
+        lines += ["", "### Backward pass", "",
+                  "Reverse topological order: a node passes its gradient on once every consumer has "
+                  "sent its part.", "", *_md_table(_bwd_headers(out), rows)]
+        if cut:
+            lines += ["", f"… {cut} more steps not shown"]
+    if expl.chains:
+        lines += ["", "### Chains", ""]
+        for cs in expl.chains:
+            shown = SHOW_WHEN_SUMMARISED if cs.summarised else None
+            lines += [f"#### {cs.label}", "", "```",
+                      *chain_lines(expl, cs, MAX_FACTORS_SHOWN, shown), "```", ""]
+            factors = _unique_factors(cs, shown or len(cs.paths))
+            if factors:
+                lines += _md_table(["factor", "formula", "value"],
+                                   [[f.label, f.formula, fmt(f.value)] for f in factors])
+                lines.append("")
+            lines.append(_check(cs, out))
+            lines += [""] + ["*" + n + "*" for n in cs.notes] if cs.notes else []
+            lines.append("")
+    if expl.shared:
+        lines += ["### Shared factors", "", "Why one backward sweep is enough:", ""]
+        lines += ["- " + s.message for s in expl.shared[:MAX_SHARED_SHOWN]]
+        if len(expl.shared) > MAX_SHARED_SHOWN:
+            lines.append(f"- … and {len(expl.shared) - MAX_SHARED_SHOWN} more shared factors")
+    if t.warnings:
+        lines += ["", "### Warnings", ""] + ["- ⚠ " + w for w in t.warnings]
+    return "\n".join(lines).rstrip() + "\n"
