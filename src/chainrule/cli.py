@@ -322,8 +322,8 @@ def lesson_text(lesson) -> str:
     parts.append(render_text(t, wrt=wrt).rstrip())
 
     if lesson.steps:
-        lines = [f"{i:>2}. [{s.phase}] {s.title}: {s.shows}" + (f" = {fmt(s.value)}" if s.value is not None else "")
-                 for i, s in enumerate(lesson.steps, 1)]
+        lines = [f"{i:>2}. [{s.phase}] {s.title}" + (f" = {fmt(s.value)}" if s.value is not None else "")
+                 + f"\n      {s.shows}" for i, s in enumerate(lesson.steps, 1)]
         parts.append(f"the player's {len(lesson.steps)} steps:\n" + "\n".join(lines))
     if lesson.points:
         parts.append(_points_text(lesson, run))
@@ -332,9 +332,9 @@ def lesson_text(lesson) -> str:
         out = lesson.output
         lines = [f"  {p} ← {fmt(step.before.inputs[p].data)} − {fmt(step.lr)} · {_paren(step.grads[p])} "
                  f"= {fmt(step.new_values[p])}" for p in step.params]
-        after = (f"{out} = {fmt(step.after.value)}" if step.after is not None else f"undefined ({step.after_error})")
+        after = fmt(step.after.value) if step.after is not None else f"undefined ({step.after_error})"
         parts.append(f"one gradient-descent step (lr {fmt(step.lr)}):\n" + "\n".join(lines)
-                     + f"\n  {out} before: {fmt(step.before.value)}   after: {after}")
+                     + f"\n  {out} before the step: {fmt(step.before.value)}, after: {after}")
     if lesson.wrong_grads:
         fresh = lesson.run()
         naive = naive_recursive_grads(fresh.output)

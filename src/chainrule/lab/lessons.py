@@ -247,9 +247,9 @@ _LESSONS = [
             PlayerStep("backward", "∂z₁/∂w₁ = x", "last box: the input feeding w₁", 1.0),
             PlayerStep("result", "∂L/∂w₁ = product of the five boxes",
                        "the gradient of the deepest weight", -0.033419364485),
-            PlayerStep("result", "One sweep, every gradient",
-                       "∂L/∂z₂ and ∂L/∂z₁ are reused: ∂L/∂w₂ = ∂L/∂z₂ · a₁, ∂L/∂b₂ = ∂L/∂z₂, "
-                       "∂L/∂b₁ = ∂L/∂z₁; the update is w ← w − η·∂L/∂w", -0.110648226956),
+            PlayerStep("result", "One sweep, every gradient: ∂L/∂w₂ = ∂L/∂z₂ · a₁",
+                       "∂L/∂z₂ is reused rather than recomputed (likewise ∂L/∂b₂ = ∂L/∂z₂ and "
+                       "∂L/∂b₁ = ∂L/∂z₁); then every weight steps w ← w − η·∂L/∂w", -0.110648226956),
         ),
         reference="sigmoid_net_squared",
     ),
