@@ -1,0 +1,187 @@
+"""Layers and losses as plain functions, with ``torch.nn.functional``'s names.
+
+Every function here is a composition of op-table rows (:mod:`chainrule.ops`):
+no derivative is written in this file. ``linear`` and the class-index
+``cross_entropy`` use the table's fused rows (one graph node each instead of
+four or five), which is most of the speed of a training step.
+
+Losses take ``reduction='mean' | 'sum' | 'none'``, as in PyTorch.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import tensor as _t
+from ..errors import InputError
+from ..tensor import ShapeError, Tensor
+from .init import get_generator
+
+__all__ = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout",
+           "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+           "nll_loss"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _tensor(x, name: str, like: Tensor | None = None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    try:
+        arr = np.asarray(x)
+    except Exception:  # noqa: BLE001
+        raise InputError(f"{name} must be a Tensor or an array of numbers, got {type(x).__name__}") from None
+    if arr.dtype.kind not in "fiub":
+        raise InputError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if like is not None and like.dtype.kind == "f":
+        arr = arr.astype(like.dtype)   # 0/1 labels or float64 targets take the input's float dtype
+    return Tensor(arr)
+
+
+def _reduce(losses: Tensor, reduction: str, fn: str) -> Tensor:
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "none":
+        return losses
+    raise InputError(f"{fn}: reduction must be one of 'mean', 'sum', 'none', got {reduction!r}")
+
+
+def _same_shape(input: Tensor, target: Tensor, fn: str) -> None:  # noqa: A002
+    if input.shape != target.shape:
+        hint = ""
+        if input.shape[:1] == target.shape[:1] and (input.shape[1:] == (1,) or target.shape[1:] == (1,)):
+            hint = (" (a column (N, 1) against a vector (N,) would silently broadcast to (N, N): "
+                    "reshape one of them, e.g. output.reshape(-1))")
+        raise ShapeError(f"{fn}: input has shape {input.shape} but target has shape {target.shape}; "
+                         f"they must match{hint}")
+
+
+# -- layers ---------------------------------------------------------------------
+
+def linear(input, weight, bias=None) -> Tensor:  # noqa: A002
+    """``input @ weight.T + bias`` as one node (``weight`` is (out_features, in_features))."""
+    return _t.linear(input, weight, bias)
+
+
+def relu(input) -> Tensor:  # noqa: A002
+    return input.relu()
+
+
+def sigmoid(input) -> Tensor:  # noqa: A002
+    return input.sigmoid()
+
+
+def tanh(input) -> Tensor:  # noqa: A002
+    return input.tanh()
+
+
+def leaky_relu(input, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+    return input.leaky_relu(negative_slope)
+
+
+def softmax(input, dim: int = -1) -> Tensor:  # noqa: A002
+    return input.softmax(dim)
+
+
+def log_softmax(input, dim: int = -1) -> Tensor:  # noqa: A002
+    return input.log_softmax(dim)
+
+
+def dropout(input, p: float = 0.5, training: bool = True, generator=None) -> Tensor:  # noqa: A002
+    """Inverted dropout: zero each element with probability ``p``, scale the rest by 1/(1−p).
+
+    The scaling keeps every unit's expected value the same, so nothing changes
+    at evaluation time, where dropout is the identity.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise InputError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = get_generator(generator).random(input.shape) >= p
+    return input * (keep * (1.0 / (1.0 - p))).astype(input.dtype)
+
+
+# -- losses ---------------------------------------------------------------------
+
+def mse_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error ``mean((input − target)²)``."""
+    target = _tensor(target, "mse_loss target", input)
+    _same_shape(input, target, "mse_loss")
+    return _reduce((input - target).square(), reduction, "mse_loss")
+
+
+# log(p) is clamped at −100 as in PyTorch, so a confident wrong answer costs 100, not inf.
+_LOG_FLOOR = math.exp(-100.0)
+
+
+def binary_cross_entropy(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """``−[y·log p + (1−y)·log(1−p)]`` for probabilities ``input`` in [0, 1].
+
+    Prefer :func:`binary_cross_entropy_with_logits` on raw scores: it never
+    takes the log of a rounded-off 0.
+    """
+    target = _tensor(target, "binary_cross_entropy target", input)
+    _same_shape(input, target, "binary_cross_entropy")
+    p = input.data
+    if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
+        bad = p[~((p >= 0) & (p <= 1))].flat[0]
+        raise InputError(f"binary_cross_entropy: input must be probabilities in [0, 1], found {bad:g} "
+                         "(pass raw scores to binary_cross_entropy_with_logits instead)")
+    # clamping p (not log p) at e^-100 gives the same values and keeps the gradient finite at p = 0
+    log_p = input.clamp(min=_LOG_FLOOR).log()
+    log_1mp = (1.0 - input).clamp(min=_LOG_FLOOR).log()
+    losses = -(target * log_p + (1.0 - target) * log_1mp)
+    return _reduce(losses, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Binary cross-entropy of ``sigmoid(input)``, computed without ever forming the sigmoid.
+
+    ``max(z, 0) − z·y + log(1 + e^(−|z|))``: the exponent is never positive,
+    so nothing overflows. ``maximum`` (not relu) because it splits the
+    gradient ½/½ at z = 0, which gives exactly σ(0) − y there.
+    """
+    target = _tensor(target, "binary_cross_entropy_with_logits target", input)
+    _same_shape(input, target, "binary_cross_entropy_with_logits")
+    z = input
+    losses = z.maximum(0.0) - z * target + (1.0 + (-z.abs()).exp()).log()
+    return _reduce(losses, reduction, "binary_cross_entropy_with_logits")
+
+
+def cross_entropy(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Cross-entropy of logits ``input`` (N, C) against ``target``.
+
+    ``target`` is class indices (N,) -- the table's fused row, whose backward
+    is (softmax − onehot)/N -- or class probabilities of the same shape as
+    ``input`` (then ``−Σ target · log_softmax(input)`` per row).
+    """
+    if reduction not in _REDUCTIONS:
+        raise InputError(f"cross_entropy: reduction must be one of 'mean', 'sum', 'none', got {reduction!r}")
+    if not isinstance(input, Tensor):
+        raise InputError(f"cross_entropy: input must be a Tensor of logits, got {type(input).__name__}")
+    raw = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if raw.dtype.kind == "f" and raw.shape == input.shape and input.ndim >= 1:
+        target = _tensor(target, "cross_entropy target", input)
+        losses = -(target * input.log_softmax(-1)).sum(-1)
+        return _reduce(losses, reduction, "cross_entropy")
+    return _t.cross_entropy(input, raw, reduction)
+
+
+def nll_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) at class indices ``target`` (N,)."""
+    raw = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if input.ndim != 2 or raw.shape != input.shape[:1]:
+        raise ShapeError(f"nll_loss: input of shape {input.shape} needs targets of shape {input.shape[:1]}, "
+                         f"got {raw.shape}")
+    if raw.dtype.kind not in "iu":
+        raise InputError(f"nll_loss: targets must be class indices (integers), got dtype {raw.dtype}")
+    if raw.size and (raw.min() < 0 or raw.max() >= input.shape[1]):
+        raise InputError(f"nll_loss: target {int(raw.max() if raw.max() >= input.shape[1] else raw.min())} "
+                         f"is out of range for {input.shape[1]} classes")
+    picked = input[np.arange(raw.shape[0]), raw]
+    return _reduce(-picked, reduction, "nll_loss")

@@ -1,0 +1,187 @@
+"""Optimizers with PyTorch's names and PyTorch's exact update formulas.
+
+An optimizer holds references to parameters, reads each ``.grad`` after
+``loss.backward()``, and changes the parameter's numbers *in place*, outside
+the graph: the update itself is not something to differentiate.
+
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for xb, yb in batches(X, y, 32):
+        opt.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        opt.step()
+
+Parameter groups work as in PyTorch: pass dicts ``{"params": [...], "lr": ...}``;
+schedulers may change ``opt.param_groups[i]["lr"]`` between steps.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .autodiff import no_grad
+from .errors import InputError
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+
+def _array(x) -> np.ndarray:
+    """The NumPy array behind a Tensor (or an ndarray itself)."""
+    return x if isinstance(x, np.ndarray) else x.data
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter ``state``, ``zero_grad``."""
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        self.state: dict[int, dict] = {}   # id(param) -> buffers
+        self.param_groups: list[dict] = []
+        if hasattr(params, "data") and hasattr(params, "grad"):
+            raise InputError("params must be an iterable of parameters (e.g. model.parameters()), "
+                             "not a single tensor: wrap it in a list")
+        groups = list(params)
+        if not groups:
+            raise InputError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict) -> None:
+        group = dict(group)
+        params = group["params"]
+        params = [params] if hasattr(params, "grad") else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            if not (hasattr(p, "grad") and hasattr(p, "data")):
+                raise InputError(f"parameter {i} is a {type(p).__name__}, not a Tensor")
+            if id(p) in seen:
+                raise InputError(f"parameter {i} appears in more than one parameter group")
+        group["params"] = params
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self._check(group)
+        self.param_groups.append(group)
+
+    def _check(self, group: dict) -> None:
+        if group["lr"] < 0.0:
+            raise InputError(f"invalid learning rate: {group['lr']} (must be >= 0)")
+        if group.get("weight_decay", 0.0) < 0.0:
+            raise InputError(f"invalid weight_decay value: {group['weight_decay']} (must be >= 0)")
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the last gradients (else the next ``backward()`` adds to them)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    _array(p.grad)[...] = 0.0
+
+    def _params_with_grad(self, group):
+        for p in group["params"]:
+            if p.grad is not None:
+                yield p, _array(p.data), _array(p.grad)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in g.items() if k != "params"]
+        return "\n".join(lines + [")"])
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum (PyTorch's formulation).
+
+    With g = ∇ + weight_decay·p:
+      b ← g on the first step, else momentum·b + (1 − dampening)·g
+      g ← g + momentum·b if nesterov, else b
+      p ← p − lr·g
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        if momentum < 0.0:
+            raise InputError(f"invalid momentum value: {momentum} (must be >= 0)")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise InputError("nesterov momentum requires a momentum > 0 and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    @no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            from .autodiff import enable_grad
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            wd, nesterov = group["weight_decay"], group["nesterov"]
+            for p, data, grad in self._params_with_grad(group):
+                g = grad
+                if wd != 0:
+                    g = g + wd * data
+                if momentum != 0:
+                    state = self.state.setdefault(id(p), {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = np.array(g, dtype=data.dtype)
+                    else:
+                        buf *= momentum
+                        buf += (1.0 - dampening) * g
+                    g = g + momentum * buf if nesterov else buf
+                # in place, so the model, the optimizer and any views all see the new value;
+                # subtract in the parameter's dtype (float32 stays float32)
+                data -= (lr * g).astype(data.dtype, copy=False)
+        return loss
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with PyTorch's bias-corrected update.
+
+    With g = ∇ + weight_decay·p and t the step number:
+      m ← β₁·m + (1 − β₁)·g,   v ← β₂·v + (1 − β₂)·g²
+      p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + eps)
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        b1, b2 = betas
+        for i, b in enumerate((b1, b2)):
+            if not 0.0 <= b < 1.0:
+                raise InputError(f"invalid beta parameter at index {i}: {b} (must be in [0, 1))")
+        if eps < 0.0:
+            raise InputError(f"invalid epsilon value: {eps} (must be >= 0)")
+        super().__init__(params, dict(lr=lr, betas=(b1, b2), eps=eps, weight_decay=weight_decay))
+
+    @no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            from .autodiff import enable_grad
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p, data, grad in self._params_with_grad(group):
+                g = grad if wd == 0 else grad + wd * data
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = np.zeros_like(data)
+                    state["exp_avg_sq"] = np.zeros_like(data)
+                state["step"] += 1
+                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+                m *= b1
+                m += (1.0 - b1) * g
+                v *= b2
+                v += (1.0 - b2) * (g * g)
+                step_size = lr / (1.0 - b1 ** t)
+                denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + eps
+                data -= (step_size * (m / denom)).astype(data.dtype, copy=False)
+        return loss
