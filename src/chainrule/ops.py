@@ -360,6 +360,15 @@ def _swap(a):
     return np.swapaxes(a, -1, -2)
 
 
+def _mm_nt(a, b):
+    """``a @ b.T`` for a 2-D ``b``. OpenBLAS is slow (2-4x) on small products whose right
+    operand is a transposed view, so a small ``b.T`` is copied to C order first."""
+    bt = b.T
+    if b.size <= 65536:
+        bt = np.ascontiguousarray(bt)
+    return np.matmul(a, bt)
+
+
 def _expand(g, shape, dims, keepdim):
     """A reduced gradient spread back over the reduced dims (a read-only view)."""
     if dims is not None and not keepdim:
@@ -387,6 +396,8 @@ def _matmul_da(g, xs, k, out):
         return np.multiply.outer(g, b)        # (..., m) x (k,) -> (..., m, k)
     if a.ndim == 1:                           # (k,) @ (..., k, n): g is (..., n)
         return np.matmul(b, g[..., None])[..., 0]
+    if b.ndim == 2:
+        return _mm_nt(g, b)
     return np.matmul(g, _swap(b))
 
 
@@ -402,7 +413,7 @@ def _matmul_db(g, xs, k, out):
 
 
 def _linear_f(xs, k):
-    out = np.matmul(xs[0], xs[1].T)
+    out = _mm_nt(xs[0], xs[1])
     if len(xs) == 3:
         out += xs[2]                          # out is fresh: add the bias in place
     return out
@@ -414,12 +425,16 @@ def _linear_dx(g, xs, k, out):
 
 def _linear_dw(g, xs, k, out):
     x = xs[0]
+    if x.ndim == 2:
+        return np.matmul(g.T, x)
     if x.ndim == 1:
         return np.multiply.outer(g, x)
     return np.matmul(g.reshape(-1, g.shape[-1]).T, x.reshape(-1, x.shape[-1]))
 
 
 def _linear_db(g, xs, k, out):
+    if g.ndim == 2:
+        return g.sum(axis=0)
     return g.reshape(-1, g.shape[-1]).sum(axis=0) if g.ndim > 1 else g
 
 
@@ -553,26 +568,26 @@ def _clip_d(g, xs, k, out):
 
 def _softmax_f(xs, k):
     x = xs[0]
-    e = np.exp(x - np.max(x, axis=k, keepdims=True))
-    e /= np.sum(e, axis=k, keepdims=True)
+    e = np.exp(x - x.max(axis=k, keepdims=True))
+    e /= e.sum(axis=k, keepdims=True)
     return e
 
 
 def _softmax_d(g, xs, k, out):
     gs = g * out
-    gs -= out * np.sum(gs, axis=k, keepdims=True)
+    gs -= out * gs.sum(axis=k, keepdims=True)
     return gs
 
 
 def _log_softmax_f(xs, k):
     x = xs[0]
-    shifted = x - np.max(x, axis=k, keepdims=True)
-    shifted -= np.log(np.sum(np.exp(shifted), axis=k, keepdims=True))
+    shifted = x - x.max(axis=k, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=k, keepdims=True))
     return shifted
 
 
 def _log_softmax_d(g, xs, k, out):
-    return g - np.exp(out) * np.sum(g, axis=k, keepdims=True)
+    return g - np.exp(out) * g.sum(axis=k, keepdims=True)
 
 
 def _logsumexp_f(xs, k):
@@ -593,14 +608,17 @@ def _logsumexp_d(g, xs, k, out):
 def _cross_entropy_f(xs, k):
     z = xs[0]
     target, reduction = k
-    m = np.max(z, axis=-1, keepdims=True)
-    lse = np.log(np.sum(np.exp(z - m), axis=-1)) + m[..., 0]
-    picked = np.take_along_axis(z, target[..., None], axis=-1)[..., 0]
-    losses = lse - picked
+    m = z.max(axis=-1, keepdims=True)
+    lse = np.log(np.exp(z - m).sum(axis=-1))
+    lse += m[..., 0]
+    if z.ndim == 1:
+        losses = lse - z[target]
+    else:
+        losses = lse - z[np.arange(z.shape[0]), target]
     if reduction == "mean":
-        return np.mean(losses)
+        return losses.sum() / max(target.size, 1)
     if reduction == "sum":
-        return np.sum(losses)
+        return losses.sum()
     return losses
 
 
@@ -608,11 +626,14 @@ def _cross_entropy_d(g, xs, k, out):
     z = xs[0]
     target, reduction = k
     p = _softmax_f((z,), -1)
-    np.put_along_axis(p, target[..., None], np.take_along_axis(p, target[..., None], axis=-1) - 1, axis=-1)
+    if z.ndim == 1:
+        p[target] -= 1
+    else:
+        p[np.arange(z.shape[0]), target] -= 1
     if reduction == "none":
         p *= g[..., None]
     else:
-        p *= g / (target.size if reduction == "mean" and target.size else 1)
+        p *= g / max(target.size, 1) if reduction == "mean" else g
     return p
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from . import autodiff
 from .autodiff import enable_grad, is_grad_enabled, next_seq, no_grad, run_backward
 from .errors import InputError
-from .ops import OPS, TENSOR_OPS, Op, TensorOp
+from .ops import NUMPY_FUNCS, OPS, TENSOR_OPS, Op, TensorOp, _compile
 from .trace import active_record
 
 __all__ = [
@@ -105,16 +105,31 @@ def _send(p, c, g, inplace):
     return c
 
 
-# For elementwise rows: a local derivative that is a plain constant (add: 1,
-# sub: 1 and -1, neg: -1) needs no array work: δ passes through (or is negated).
-def _constant(expr: str):
+# Elementwise rows, compiled for arrays.  The expressions are the rows' own
+# (ops.OPS[...].forward / .grads); only ``where`` gets a faster NumPy spelling:
+# np.where picks per element, which is slow on random masks, while a 1-or-0
+# choice is just the boolean mask (and g * mask keeps g's dtype).
+def _where(c, a, b):
+    if a.__class__ is float and b.__class__ is float and a == 1.0 and b == 0.0:
+        return c
+    return np.where(c, a, b)
+
+
+_TENSOR_FUNCS = dict(NUMPY_FUNCS, where=_where)
+
+
+def _local(expr: str):
+    """A plain constant (add: 1, sub: 1 and −1, neg: −1) needs no array work; else compile."""
     try:
         return float(expr)
     except ValueError:
-        return None
+        return _compile(expr, "x, y, k, out", _TENSOR_FUNCS)
 
 
-_CONST_LOCAL = {name: tuple(_constant(e) for e in op.grads) for name, op in OPS.items()}
+_LOCAL = {name: tuple(_local(e) for e in op.grads) for name, op in OPS.items()}
+# forwards computed branch-free; the same function as the row's forward (tests check it)
+_FORWARD = {name: op.np_f for name, op in OPS.items()}
+_FORWARD["relu"] = lambda x, y, k: np.maximum(x, 0.0)
 
 
 class Tensor:
@@ -172,31 +187,30 @@ class Tensor:
             a = prev[0]
             x = xs[0]
             y = xs[1] if len(xs) == 2 else None
-            consts = _CONST_LOCAL[op.name]
+            d0, *d1 = _LOCAL[op.name]
             ca = cb = None
             if a.requires_grad:
-                c0 = consts[0]
-                if c0 is None:
-                    ca = g * op.np_d[0](x, y, k, out)
-                elif c0 == 1.0:
+                if d0.__class__ is not float:
+                    ca = g * d0(x, y, k, out)
+                elif d0 == 1.0:
                     ca = g
-                elif c0 == -1.0:
+                elif d0 == -1.0:
                     ca = -g
                 else:
-                    ca = g * c0
+                    ca = g * d0
                 ca = _send(a, ca, g, inplace)
             if y is not None:
                 b = prev[1]
                 if b.requires_grad:
-                    c1 = consts[1]
-                    if c1 is None:
-                        cb = g * op.np_d[1](x, y, k, out)
-                    elif c1 == 1.0:
+                    d1 = d1[0]
+                    if d1.__class__ is not float:
+                        cb = g * d1(x, y, k, out)
+                    elif d1 == 1.0:
                         cb = g
-                    elif c1 == -1.0:
+                    elif d1 == -1.0:
                         cb = -g
                     else:
-                        cb = g * c1
+                        cb = g * d1
                     cb = _send(b, cb, g, inplace)
             if record is not None:
                 record.append((self, g, (ca, cb) if y is not None else (ca,)))
@@ -208,8 +222,11 @@ class Tensor:
         elif len(prev) == 1:
             sent = (_send(prev[0], vjp[0](g, xs, k, out), g, inplace),)
         else:
-            sent = tuple(_send(p, vjp[i](g, xs, k, out), g, inplace) if p.requires_grad else None
-                         for i, p in enumerate(prev))
+            sent = []
+            i = 0
+            for p in prev:
+                sent.append(_send(p, vjp[i](g, xs, k, out), g, inplace) if p.requires_grad else None)
+                i += 1
         if record is not None:
             record.append((self, g, sent))
 
@@ -756,7 +773,7 @@ def _apply(op, prev, xs, k):
 
 def _unary(op, a, k=None):
     x = a.data
-    return _make(op, (a,), (x,), op.np_f(x, None, k), k)
+    return _make(op, (a,), (x,), _FORWARD[op.name](x, None, k), k)
 
 
 def _binary(op, a, b):
@@ -764,7 +781,7 @@ def _binary(op, a, b):
         b = _lift(b, a)
     x, y = a.data, b.data
     try:
-        data = op.np_f(x, y, None)
+        data = _FORWARD[op.name](x, y, None)
     except ValueError:
         raise ShapeError(f"{op.name}: shapes {x.shape} and {y.shape} cannot be broadcast together "
                          "(trailing dims must be equal or 1)") from None
@@ -816,7 +833,7 @@ def apply(op, *inputs, k=None) -> Tensor:
         if len(prev) != op.arity:
             raise InputError(f"{op.name} takes {op.arity} input(s), got {len(prev)}")
         try:
-            data = op.np_f(xs[0], xs[1] if op.arity == 2 else None, k)
+            data = _FORWARD[op.name](xs[0], xs[1] if op.arity == 2 else None, k)
         except ValueError:
             raise ShapeError(f"{op.name}: shapes {[x.shape for x in xs]} cannot be broadcast together") from None
         return _make(op, prev, xs, data, k)
