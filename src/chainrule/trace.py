@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import autodiff
-from .ops import OPS
+from .ops import OPS, TENSOR_OPS, jacobian_form
 
 __all__ = ["Trace", "TraceNode", "ForwardStep", "BackwardStep", "LocalStep", "Tracer", "trace",
            "active_record", "SCHEMA_VERSION"]
@@ -194,7 +194,7 @@ def build(output, record: list | None) -> Trace:
         kind = "op" if op else ("input" if n.requires_grad else "const")
         k = getattr(n, "_k", None)
         expr = n._op.describe(*[labels[p] for p in parents], *([_fmt(k)] if k is not None else [])) \
-            if op and n._op.name in OPS and n._op is OPS[n._op.name] else (op or "")
+            if op and (n._op is OPS.get(op) or n._op is TENSOR_OPS.get(op)) else (op or "")
         nodes.append(TraceNode(i, label, op, parents, value, kind=kind, name=n.name,
                                param=k if isinstance(k, (int, float)) else None, expr=expr,
                                shape=shape, norm=norm))
@@ -225,7 +225,12 @@ def build(output, record: list | None) -> Trace:
                 if not p.requires_grad:
                     continue
                 pid = ids[p]
-                contribution = incoming * local
+                if isinstance(node.data, np.ndarray):
+                    # a tensor node records its vector-Jacobian product itself; the local
+                    # Jacobian is named by its form ("multiply by W2ᵀ", "mask by z1 > 0")
+                    contribution, local = local, jacobian_form(op, j, **names)[0]
+                else:
+                    contribution = incoming * local
                 running[pid] = contribution if pid not in running else running[pid] + contribution
                 step.locals.append(LocalStep(
                     pid, _jsonable(local) if not isinstance(local, str) else local,
