@@ -74,9 +74,16 @@ def plot_grad_norms(grad_norms: dict[str, list[float]], steps_per_epoch: int, pa
     """‖∂loss/∂W‖ for each layer's weight, every step: how much blame reaches each layer."""
     fig = _figure(7, 3.8)
     ax = fig.subplots()
-    for name, norms in grad_norms.items():
-        x = np.arange(1, len(norms) + 1) / max(steps_per_epoch, 1)
-        ax.plot(x, norms, lw=0.8, label=name)
+    per = max(steps_per_epoch, 1)
+    for i, (name, norms) in enumerate(grad_norms.items()):
+        color = f"C{i}"
+        norms = np.asarray(norms, dtype=float)
+        ax.plot(np.arange(1, len(norms) + 1) / per, norms, lw=0.6, alpha=0.3, color=color)
+        # the per-epoch mean, so the trend shows through the step-to-step noise
+        n_epochs = len(norms) // per
+        if n_epochs:
+            means = norms[:n_epochs * per].reshape(n_epochs, per).mean(axis=1)
+            ax.plot(np.arange(1, n_epochs + 1), means, lw=2, color=color, label=f"{name} (epoch mean)")
     ax.set(xlabel="epoch", ylabel="‖gradient‖ (Frobenius)", yscale="log",
            title="Gradient norm per layer during training")
     ax.grid(alpha=0.3, which="both")
@@ -93,7 +100,7 @@ def plot_explanation(image: np.ndarray, grad: np.ndarray, probs: np.ndarray, lab
     ax_img.set_title(f"test digit #{index}: label {label}")
     lim = float(np.abs(grad).max()) or 1.0
     im = ax_grad.imshow(grad, cmap="RdBu_r", vmin=-lim, vmax=lim)
-    ax_grad.set_title("∂loss/∂pixel (red: darker → worse)")
+    ax_grad.set_title("∂loss/∂pixel (red: more ink → higher loss)")
     fig.colorbar(im, ax=ax_grad, shrink=0.85)
     for ax in (ax_img, ax_grad):
         ax.set_xticks([])
