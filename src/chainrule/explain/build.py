@@ -51,9 +51,9 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Expl
         reaches[w] = reach
         chains.append(_chain_set(t, graph, w, reach, ways[w], down[w], absdown[w], max_paths, out_label))
 
-    shared = _shared(t, graph, wanted, ways, reaches, out_label)
+    shared, by_wrt = _shared(t, graph, wanted, ways, reaches, out_label)
     for c in chains:
-        c.shared = [s for s in shared if c.wrt in s.wrt]
+        c.shared = by_wrt.get(c.node, [])
     return Explanation(t, chains, shared, mode, notes, max_paths)
 
 
@@ -168,8 +168,9 @@ def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label) 
     grad = node.grad
     listed = graph.first_paths(w, reach, max_paths + 1 if count > max_paths else count)
     paths = []
+    made: dict[int, Factor] = {}        # one Factor per link, however many paths share it
     for links in listed[:max_paths]:
-        factors = [_factor(t, l) for l in links]
+        factors = [made.get(id(l)) or made.setdefault(id(l), _factor(t, l)) for l in links]
         paths.append(Path(factors, _product(factors)))
     summarised = count > max_paths
     if summarised or not paths:
@@ -215,42 +216,53 @@ def _matches(total, grad, scale) -> bool | None:
     return abs(total - grad) <= tol or total == grad
 
 
-def _shared(t, graph, wanted, ways, reaches, out_label) -> list[Shared]:
+def _shared(t, graph, wanted, ways, reaches, out_label) -> tuple[list[Shared], dict[int, list[Shared]]]:
     """Factors on the paths of several inputs, or on several paths of one input.
 
-    Parallel uses (``x + x`` in ops mode) are reported together.
+    Parallel uses (``x + x`` in ops mode) are reported together. Returns the
+    list (most widely shared first) and, for each input, the ones on its paths.
     """
-    found = []
-    for top in reversed(graph.links):
-        if not ways[top]:
-            continue
-        groups: dict[int, list] = {}
-        for e in graph.edges[top]:
-            groups.setdefault(e.bottom, []).append(e)
-        for bottom, group in groups.items():
-            e = group[0]
-            on = [(w, ways[top] * reaches[w][bottom]) for w in wanted if reaches[w].get(bottom)]
-            n_paths = sum(n for _, n in on) * len(group)
-            if len(on) < 2 and n_paths < 2:
+    on: dict[tuple[int, int], dict[int, int]] = {}   # (top, bottom) -> {wrt: paths through one use}
+    for w in wanted:
+        reach = reaches[w]
+        for top, r in reach.items():
+            if top == w or not r:
                 continue
-            f = _factor(t, e)
-            same = all(g.value == e.value and g.formula == e.formula for g in group)
-            value = f.value if same else [g.value for g in group]
-            names = [t.nodes[w].label for w, _ in on]
-            label = f.label + (f" (each of its {len(group)} uses)" if len(group) > 1 else "")
-            shown = fmt(value) if same else " and ".join(fmt(v) for v in value)
-            if len(on) >= 2:
-                msg = (f"{label} = {shown} is shared by the chains of {', '.join(names)}: "
-                       "one backward sweep computes it once")
-                if top != t.output:
-                    g = t.nodes[bottom].grad
-                    msg += f", inside ∂{pretty(out_label)}/∂{pretty(t.nodes[bottom].label)} = {fmt(g)}"
-            else:
-                w, n = on[0]
-                msg = (f"{label} = {shown} lies on {fmt_count(n, short=True)} of the "
-                       f"{fmt_count(ways[w], short=True)} paths to {names[0]}: "
-                       "the backward sweep multiplies by it once, not once per path")
-            found.append(Shared(label, f.formula, value, f.node, f.input, names, n_paths,
-                                0, len(group), msg))
-    found.sort(key=lambda s: (-len(s.wrt), -s.node, -s.input))
-    return found
+            for e in graph.edges[top]:
+                below = reach.get(e.bottom)
+                if below and e.slot == 0:
+                    on.setdefault((top, e.bottom), {})[w] = ways[top] * below
+    found = []
+    for (top, bottom), counts in on.items():
+        n_paths = sum(counts.values())
+        if len(counts) < 2 and n_paths < 2:
+            continue
+        group = [e for e in graph.edges[top] if e.bottom == bottom]
+        e = group[0]
+        f = _factor(t, e)
+        same = all(g.value == e.value and g.formula == e.formula for g in group)
+        value = f.value if same else [g.value for g in group]
+        names = [t.nodes[w].label for w in counts]
+        label = f.label + (f" (each of its {len(group)} uses)" if len(group) > 1 else "")
+        shown = fmt(value) if same else " and ".join(fmt(v) for v in value)
+        if len(counts) >= 2:
+            who = ", ".join(names) if len(names) <= 8 else \
+                f"{', '.join(names[:6])}, … ({len(names)} inputs)"
+            msg = f"{label} = {shown} is shared by the chains of {who}: one backward sweep computes it once"
+            if top != t.output:
+                g = t.nodes[bottom].grad
+                msg += f", inside ∂{pretty(out_label)}/∂{pretty(t.nodes[bottom].label)} = {fmt(g)}"
+        else:
+            (w, n), = counts.items()
+            msg = (f"{label} = {shown} lies on {fmt_count(n, short=True)} of the "
+                   f"{fmt_count(ways[w], short=True)} paths to {names[0]}: "
+                   "the backward sweep multiplies by it once, not once per path")
+        found.append((list(counts), Shared(label, f.formula, value, f.node, f.input, names, n_paths,
+                                           0, len(group), msg)))
+    found.sort(key=lambda ws: (-len(ws[1].wrt), -ws[1].node, -ws[1].input))
+    by_wrt: dict[int, list[Shared]] = {}
+    for ws, s in found:
+        for w in ws:
+            by_wrt.setdefault(w, []).append(s)
+    return [s for _, s in found], by_wrt
+

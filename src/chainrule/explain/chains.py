@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import islice
 from numbers import Real
 from typing import Any, Iterator
@@ -33,6 +34,7 @@ MAX_TERMS = 16
 MAX_EXPR = 160
 
 
+@lru_cache(maxsize=4096)
 def pretty(label: str) -> str:
     """``a3`` → ``a₃``, ``w_1`` → ``w₁``; other labels unchanged."""
     m = _TRAILING_DIGITS.match(label)
@@ -40,6 +42,9 @@ def pretty(label: str) -> str:
 
 
 def is_num(x) -> bool:
+    t = type(x)
+    if t is float or t is int:
+        return True
     return isinstance(x, Real) and not isinstance(x, bool)
 
 
@@ -84,11 +89,11 @@ class LinkGraph:
         nodes = trace.nodes
         self.steps = {s.node: s for s in trace.backward}
         if ops:
-            links = set(self.steps)
+            links = {n.id for n in nodes if n.kind != "const"}
         else:
             links = {n.id for n in nodes if n.kind == "input" or n.name} | {trace.output} | set(extra)
-        self.links = sorted(i for i in links if i in self.steps)
-        self.is_link = set(self.links)
+        self.is_link = {i for i in links if nodes[i].kind != "const"}
+        self.links = sorted(i for i in self.is_link if i in self.steps)   # the ones the sweep reached
         # unnamed node label -> its expression in terms of links (names mode only)
         self.expanded: dict[str, str] = {}
         if not ops:
@@ -98,6 +103,10 @@ class LinkGraph:
                     if len(text) <= MAX_EXPR:
                         self.expanded[n.label] = text
         self.edges: dict[int, list[Link]] = {i: self._fold(i) for i in self.links}
+        self.consumers: dict[int, list[Link]] = {}
+        for i in self.links:
+            for e in self.edges[i]:
+                self.consumers.setdefault(e.bottom, []).append(e)
 
     # -- display helpers ---------------------------------------------------
     def text(self, i: int) -> str:
@@ -201,13 +210,22 @@ class LinkGraph:
         return ways, down, absdown
 
     def to(self, wrt: int) -> dict[int, int]:
-        """For each link: the number of paths from it down to ``wrt``."""
-        reach = {i: 0 for i in self.links}
-        if wrt in reach:
-            reach[wrt] = 1
-        for i in self.links:             # oldest first: everything below i is done
-            if i > wrt:
-                reach[i] = sum(reach[e.bottom] for e in self.edges[i])
+        """For each link above ``wrt``: the number of paths from it down to ``wrt``.
+
+        Only the links that can reach ``wrt`` are visited (found by walking
+        up the consumer edges), so asking for every weight of a network costs
+        the sum of their cones, not inputs × graph size.
+        """
+        above, stack = {wrt}, [wrt]
+        while stack:
+            for e in self.consumers.get(stack.pop(), ()):
+                if e.top not in above:
+                    above.add(e.top)
+                    stack.append(e.top)
+        reach = {wrt: 1}
+        for i in sorted(above):          # oldest first: everything below i is done
+            if i != wrt:
+                reach[i] = sum(reach.get(e.bottom, 0) for e in self.edges[i])
         return reach
 
     def paths(self, wrt: int, reach: dict[int, int]) -> Iterator[list[Link]]:

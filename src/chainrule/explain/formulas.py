@@ -194,6 +194,8 @@ def _signed(factors: list[str]) -> tuple[int, list[str]]:
 
 
 def _join(parts: list[str]) -> str:
+    if len(parts) == 1:
+        return parts[0]
     return "·".join(p if precedence(p) >= PRODUCT else f"({p})" for p in parts) or "1"
 
 

@@ -1,7 +1,7 @@
 """The explanation as data: factors, paths, chain sets, shared factors."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -42,7 +42,7 @@ class Shared:
     node: int
     input: int
     wrt: list[str]        # the inputs whose chains contain it
-    paths: int            # how many paths (over all of those inputs) go through it
+    paths: int            # how many paths (over all of those inputs) go through it (through each use)
     slot: int = 0
     uses: int = 1
     message: str = ""
@@ -58,7 +58,7 @@ class ChainSet:
     summarised: bool      # more paths than ``max_paths``: not all are listed
     total: Any            # sum of the path products
     matches: bool | None  # total == grad within relative 1e-9 (None: not numbers)
-    shared: list[Shared] = field(default_factory=list)
+    shared: list[Shared] = field(default_factory=list)   # the shared factors on these paths
     node: int = -1
     label: str = ""       # "∂C/∂w₁"
     notes: list[str] = field(default_factory=list)
@@ -136,8 +136,12 @@ class Explanation:
             "shared": [asdict(s) for s in self.shared],
             "warnings": list(self.trace.warnings),
         }
+        index = {id(s): k for k, s in enumerate(self.shared)}
         for c in self.chains:
-            cd = asdict(c)
+            cd = {f.name: getattr(c, f.name) for f in fields(c)}
+            cd["paths"] = [asdict(p) for p in c.paths]
+            cd["shared"] = [index[id(s)] for s in c.shared]   # positions in the top-level "shared"
+            cd["notes"] = list(c.notes)
             cd["path_count_text"] = str(c.path_count)
             cd["lines"] = self.chain_line(c.node).split("\n")
             d["chains"].append(cd)
@@ -153,11 +157,12 @@ class Explanation:
         def shared(items):
             return [Shared(**s) for s in items]
 
+        all_shared = shared(d.get("shared", []))
         chains = []
         for c in d["chains"]:
             c = {k: v for k, v in c.items() if k not in ("path_count_text", "lines")}
             c["paths"] = [Path([Factor(**f) for f in p["factors"]], p["product"]) for p in c["paths"]]
-            c["shared"] = shared(c.get("shared", []))
+            c["shared"] = [all_shared[k] for k in c.get("shared", [])]
             chains.append(ChainSet(**c))
-        return cls(Trace.from_dict(d["trace"]), chains, shared(d.get("shared", [])),
+        return cls(Trace.from_dict(d["trace"]), chains, all_shared,
                    d.get("mode", "names"), list(d.get("notes", [])), d.get("max_paths", 64))

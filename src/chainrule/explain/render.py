@@ -18,6 +18,7 @@ MAX_FACTOR_ROWS = 12       # formula rows listed under a chain
 MAX_SHARED_SHOWN = 8
 MAX_ROWS = 400             # backward rows in a lesson; larger traces are cut with a note
 
+_INF = math.inf
 _SUPER = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -27,6 +28,8 @@ _SUPER = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 def fmt(v) -> str:
     """Up to 6 significant digits, no trailing zeros: 3, 0.5, -0.0334194."""
+    if type(v) is float and v == v and v not in (_INF, -_INF):
+        return f"{v:.6g}" if v != 0 else "0"
     if v is None:
         return "—"
     if isinstance(v, str):
@@ -190,12 +193,10 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def forward_rows(expl) -> list[list[str]]:
     t, g = expl.trace, expl.graph
     rows = []
-    ids = g.links if expl.mode == "names" else [n.id for n in t.nodes if n.kind != "const"]
-    if not t.backward:
-        ids = [n.id for n in t.nodes if n.kind != "const"]
-    for i in ids:
+    # links, and named constants (a value made from constants only, or under no_grad)
+    for i in sorted(g.is_link | {n.id for n in t.nodes if n.kind == "const" and n.name}):
         n = t.nodes[i]
-        what = "input" if n.kind == "input" else (g.rhs(i) or n.op or "")
+        what = {"input": "input", "const": "constant"}.get(n.kind) or g.rhs(i) or n.op or ""
         val = fmt(n.value) if n.shape is None else f"{fmt(n.value)} shape {tuple(n.shape)}"
         rows.append([str(len(rows) + 1), n.label, what, val])
     return rows
