@@ -143,6 +143,15 @@ def test_unicode_names_and_columns():
 
 def test_str_of_program_lists_statements():
     assert str(parse("a = x*2; b = a +  1")) == "a = x*2\nb = a + 1"
+    assert str(parse("a = (x +\n     2*y)\nb = a")) == "a = x + 2*y\nb = a"
+
+
+def test_lines_are_counted_as_python_counts_them():
+    # \r\n and \r end a line; a form feed does not (str.splitlines would disagree)
+    e = refused("a = 1\r\nb = a\x0c + 1\rc = b.real")
+    assert (e.line, e.col) == (3, 5)
+    e = refused("a = 1\x0c\nb = x[0]")
+    assert (e.line, e.col) == (2, 5)
 
 
 # --------------------------------------------------------------------------
@@ -417,6 +426,11 @@ def test_step_refusals():
             gradient_step(p, AT, lr)
     with pytest.raises(InputError, match="smaller learning rate"):
         gradient_step(parse("L = x**2"), {"x": 1e150}, 1e200)
+
+
+def test_step_needs_an_input():
+    with pytest.raises(InputError, match="no inputs, so there is nothing to step"):
+        gradient_step(parse("y = 2*3"), {}, 0.1)
 
 
 def test_step_into_an_undefined_point_is_reported_not_raised():

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from numbers import Real
@@ -114,7 +115,7 @@ def parse(text: str) -> Program:
         raise ProgramError(f"a program is text, got {type(text).__name__}")
     if len(text) > MAX_CHARS:
         raise ProgramError(f"the program is {len(text)} characters long; at most {MAX_CHARS} are allowed", 1, 1)
-    lines = text.splitlines()
+    lines = _lines(text)
     tree = _ast_parse(text, lines)
     where = _Where(lines)
     if not tree.body:
@@ -146,7 +147,7 @@ def parse(text: str) -> Program:
         if target in _ARITY:
             raise ProgramError(f"'{target}' is a function name; pick another variable name", line, col)
         assigned[target] = line
-        statements.append(Statement(target, expr, line, col, _segment(lines, expr)))
+        statements.append(Statement(target, expr, line, col, where.segment(expr)))
     return Program(text, tuple(statements), tuple(inputs), tuple(assigned), statements[-1].target)
 
 
@@ -184,10 +185,18 @@ class _Where:
         col = len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore")) + 1
         return line, col
 
+    def segment(self, node) -> str:
+        """The source text of ``node``, on one line (ast.get_source_segment re-splits the whole text)."""
+        first, last = node.lineno - 1, node.end_lineno - 1
+        raw = [line.encode("utf-8") for line in self.lines[first:last + 1]]
+        raw[-1] = raw[-1][:node.end_col_offset]
+        raw[0] = raw[0][node.col_offset:]
+        return " ".join(b"\n".join(raw).decode("utf-8", errors="replace").split())
 
-def _segment(lines: list[str], node) -> str:
-    seg = ast.get_source_segment("\n".join(lines), node)
-    return " ".join(seg.split()) if seg else ast.unparse(node)
+
+def _lines(text: str) -> list[str]:
+    """Lines as Python's tokenizer counts them (str.splitlines also splits at \\f, \\v, U+2028 ...)."""
+    return re.split(r"\r\n|\r|\n", text)
 
 
 def _refuse(node, where, what: str | None = None):
@@ -397,7 +406,7 @@ class _Builder:
 
     def __init__(self, program: Program):
         self.program = program
-        self.where = _Where(program.text.splitlines())
+        self.where = _Where(_lines(program.text))
         self.count = 0
         self.env: dict[str, Value] = {}
 
@@ -503,6 +512,9 @@ def gradient_step(program: Program, values: Mapping[str, float], lr: float,
     """
     if isinstance(lr, bool) or not isinstance(lr, Real) or not math.isfinite(lr) or lr <= 0:
         raise InputError(f"the learning rate must be a positive number, got {lr!r}")
+    if not program.inputs:
+        raise InputError(f"the program has no inputs, so there is nothing to step: "
+                         f"{program.output} is a constant")
     if params is None:
         params = program.inputs
     params = tuple(dict.fromkeys(params))
