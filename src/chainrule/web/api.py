@@ -117,17 +117,13 @@ def _names(body: dict, key: str) -> list[str] | None:
 
 
 def _check_inputs(program, at: dict[str, float]) -> dict[str, float]:
-    """The input values in the program's order; a missing or unknown name is an InputError."""
+    """``at``, after checking every input has a value (said the web's way: no --at flags here)."""
     missing = [n for n in program.inputs if n not in at]
-    if missing:
+    if missing and all(n in program.inputs for n in at):  # else lang names the stray one first
         raise InputError(f"missing input {', '.join(missing)}: give "
                          + ("it a value" if len(missing) == 1 else "each a value")
                          + f' in "at", e.g. {{"{missing[0]}": 1}}')
-    unknown = [n for n in at if n not in program.inputs]
-    if unknown:
-        have = ", ".join(program.inputs) or "none"
-        raise InputError(f"the program has no input named {_short(unknown[0])} (its inputs: {have})")
-    return {n: at[n] for n in program.inputs}
+    return at  # lang refuses names that are not inputs, with a did-you-mean
 
 
 def _check_size(output) -> None:
@@ -150,11 +146,15 @@ def parse_payload(body: Any) -> dict:
     return {"inputs": list(program.inputs), "output": program.output, "assigned": list(program.assigned)}
 
 
-def _run(body: dict):
+def _program_and_values(body: dict):
     from ..lang import parse
 
     program = parse(_program_text(body))
-    at = _check_inputs(program, _numbers(body, "at"))
+    return program, _check_inputs(program, _numbers(body, "at"))
+
+
+def _run(body: dict):
+    program, at = _program_and_values(body)
     run = program.run(at)
     _check_size(run.output)
     return program, run
@@ -162,7 +162,7 @@ def _run(body: dict):
 
 def explain_payload(body: Any) -> dict:
     """Run the program, trace it and explain every gradient (or those in ``wrt``)."""
-    from ..explain import explain, render_text
+    from ..explain import explain
     from ..trace import trace
 
     body = _body(body, '{"program": "L = (3*x + 1)**2", "at": {"x": 2}}')
@@ -175,63 +175,49 @@ def explain_payload(body: Any) -> dict:
                 raise InputError(f"wrt: the program has no variable named {_short(name)} "
                                  f"(its inputs: {', '.join(program.inputs) or 'none'})")
     t = trace(run.output)
-    grads = {n.label: n.grad for n in t.nodes if n.kind == "input"}
+    named = {n.name: n.grad for n in t.nodes if n.name}   # inputs and assigned variables
     explanation = explain(t, wrt=wrt or None)
+    expl = explanation.to_dict(include_trace=False)
     return {
         "output": program.output,
         "value": run.output.data,
         "values": {name: v.data for name, v in run.values.items()},
-        "grads": {name: grads.get(name, 0.0) for name in program.inputs},
-        "chains": {c.wrt: explanation.chain_line(c.wrt) for c in explanation.chains},
-        "explanation": explanation.to_dict(),
-        "text": render_text(t, wrt=wrt or None),
+        # an input the output does not depend on has gradient 0 (PyTorch would say None)
+        "grads": {name: named.get(name) or 0.0 for name in program.inputs},
+        "all_grads": {name: named.get(name) or 0.0 for name in run.values},
+        "chains": {c["wrt"]: "\n".join(c["lines"]) for c in expl["chains"]},
+        "explanation": expl,
+        "text": explanation.to_text(),
         "trace": t.to_dict(),
     }
 
 
 def step_payload(body: Any) -> dict:
     """One gradient-descent step ``p ← p − lr·∂out/∂p`` on ``params``; the output before and after."""
+    from ..lang import gradient_step
+
     body = _body(body, '{"program": "L = (3*x + 1)**2", "at": {"x": 2}, "lr": 0.01}')
-    program, run = _run(body)
+    program, at = _program_and_values(body)
     lr = _number(body["lr"], "lr") if body.get("lr") is not None else DEFAULT_LR
     if lr <= 0:
         raise ApiError(422, f"lr must be positive (a step goes downhill), got {lr:g}", field="lr")
     params = _names(body, "params")
-    if params is None:
-        params = list(program.inputs)
-    for name in params:
-        if name not in program.inputs:
-            raise InputError(f"params: {_short(name)} is not an input of the program "
-                             f"(its inputs: {', '.join(program.inputs) or 'none'})")
-    if not run.output.requires_grad:
+    if not program.inputs:
         raise InputError(f"{program.output} does not depend on any input, so there is nothing to step")
-    run.output.backward()
-    before = {name: v.data for name, v in run.inputs.items()}
-    grads = {name: run.inputs[name].grad for name in params}
-    after = dict(before)
-    for name in params:
-        after[name] = before[name] - lr * grads[name]
-    result = {
+    result = gradient_step(program, at, lr, params)
+    return {
         "output": program.output,
         "lr": lr,
-        "params": params,
-        "grads": grads,
-        "before": {"at": before, "value": run.output.data},
-        "after": {"at": after, "value": None},
+        "params": list(result.params),
+        "grads": {name: result.grads[name] for name in result.params},
+        "before": {"at": {n: v.data for n, v in result.before.inputs.items()}, "value": result.before.value},
+        "after": {"at": result.new_values, "value": None if result.after is None else result.after.value,
+                  **({"error": result.after_error} if result.after_error else {})},
     }
-    bad = [n for n in params if not math.isfinite(after[n])]
-    if bad:
-        result["after"]["error"] = f"the step made {bad[0]} infinite: try a smaller learning rate"
-        return result
-    try:
-        result["after"]["value"] = program.run(after).output.data
-    except ChainruleError as e:  # the step landed where the program has no value, e.g. log(-0.2)
-        result["after"]["error"] = f"after the step: {e}"
-    return result
 
 
 def _lesson_summary(lesson) -> dict:
-    return {"name": lesson.name, "title": lesson.title, "seed": getattr(lesson, "seed", None)}
+    return {"name": lesson.name, "title": lesson.title, "seed": lesson.seed, "seed_title": lesson.seed_title}
 
 
 def lessons_payload() -> dict:
@@ -241,13 +227,12 @@ def lessons_payload() -> dict:
 
 
 def lesson_payload(name: str) -> dict:
+    """Everything a lesson holds (program, inputs, the numbers it states, its player steps)."""
+    from dataclasses import asdict
+
     from ..lab.lessons import LESSONS
 
     lesson = LESSONS.get(name)
     if lesson is None:
         raise ApiError(404, f"no lesson named {_short(name)}; lessons: {', '.join(LESSONS)}")
-    out = _lesson_summary(lesson)
-    for key in ("program", "inputs", "expected", "lr", "params", "wrt", "note", "intro"):
-        if hasattr(lesson, key):
-            out[key] = getattr(lesson, key)
-    return out
+    return {**asdict(lesson), **_lesson_summary(lesson), "output": lesson.output}

@@ -21,6 +21,8 @@ import asyncio
 import json
 import logging
 import math
+import os
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
@@ -64,12 +66,49 @@ def _finite(x):
     return x
 
 
-def json_response(data, status: int = 200, headers: dict | None = None) -> Response:
+def to_json(data) -> bytes:
     try:
-        body = json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except ValueError:  # an infinite gradient (sqrt'(0)) or a NaN (∂xʸ/∂y at x < 0)
-        body = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status, headers=headers, media_type=JSON)
+        text = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"))
+    return text.encode()
+
+
+def json_response(data, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(to_json(data), status, headers=headers, media_type=JSON)
+
+
+class ResponseCache:
+    """The last answers, by request: explaining is a pure function of the request body.
+
+    A class opening the same lesson sends the same request many times; each
+    answer after the first is a dictionary lookup. Bounded in entries and bytes.
+    Used from the event loop only, so it needs no lock.
+    """
+
+    def __init__(self, entries: int = 256, max_bytes: int = 32 * 1024 * 1024):
+        self.entries, self.max_bytes = entries, max_bytes
+        self.data: OrderedDict[str, bytes] = OrderedDict()
+        self.size = 0
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> bytes | None:
+        body = self.data.get(key)
+        if body is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.data.move_to_end(key)
+        return body
+
+    def put(self, key: str, body: bytes) -> None:
+        if not self.entries or len(body) > self.max_bytes // 8 or key in self.data:
+            return
+        self.data[key] = body
+        self.size += len(body) + len(key)
+        while len(self.data) > self.entries or self.size > self.max_bytes:
+            k, b = self.data.popitem(last=False)
+            self.size -= len(b) + len(k)
 
 
 def _reject_constant(name: str):
@@ -162,15 +201,14 @@ def _read_static(name: str) -> bytes:
 
 
 def _player_assets() -> tuple[str, str]:
-    """(js, css) of helper E1's trace player, or empty strings if chainrule.viz has none."""
+    """(js, css) of the trace player from chainrule.viz; empty if it is not there (the page then
+    shows plain tables), so a missing or broken player never takes the whole app down."""
     try:
-        from ..viz import player_assets
-    except ImportError:
-        try:
-            from ..viz.html import player_assets
-        except ImportError:
-            return "", ""
-    return player_assets()
+        from ..viz.html import player_assets
+        return player_assets()
+    except Exception:  # noqa: BLE001 - any failure here only costs the player
+        log.warning("the trace player is not available; the page shows tables instead", exc_info=True)
+        return "", ""
 
 
 # --------------------------------------------------------------------------
@@ -178,9 +216,18 @@ def _player_assets() -> tuple[str, str]:
 # --------------------------------------------------------------------------
 
 def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: float = 10.0,
-               budget: float = 5.0) -> Starlette:
-    """The Starlette app behind ``chainrule serve`` (also handy in tests)."""
+               budget: float = 5.0, cache_entries: int | None = None) -> Starlette:
+    """The Starlette app behind ``chainrule serve`` (also handy in tests).
+
+    ``slots``: computations running at once; ``queue_wait``: how long a request
+    may wait for a slot (then 503); ``budget``: seconds one computation may take
+    (then 422); ``cache_entries``: answers remembered (default 256, or the
+    environment variable CHAINRULE_WEB_CACHE; 0 turns the cache off).
+    """
+    if cache_entries is None:
+        cache_entries = int(os.environ.get("CHAINRULE_WEB_CACHE", "256") or 0)
     compute = Compute(slots, queue_wait, budget)
+    cache = ResponseCache(cache_entries)
     static = {path: (_read_static(name), media) for path, (name, media) in _STATIC.items()}
     js, css = _player_assets()
     static["/player.js"] = (js.encode(), "text/javascript; charset=utf-8")
@@ -191,9 +238,18 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
         return Response(body, media_type=media, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
     def post(fn):
+        def answer(body) -> bytes:   # in a worker thread: the computing and the JSON writing
+            return to_json(fn(body))
+
         async def endpoint(request: Request) -> Response:
             body = await read_json(request, max_body)
-            return json_response(await compute(fn, body))
+            key = f"{request.url.path}\n{json.dumps(body, sort_keys=True)}" if cache.entries else ""
+            data = cache.get(key) if key else None
+            if data is None:
+                data = await compute(answer, body)
+                if key:
+                    cache.put(key, data)
+            return Response(data, media_type=JSON)
         return endpoint
 
     async def lessons(request: Request) -> Response:
@@ -229,5 +285,5 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
     ]
     app = Starlette(routes=routes, exception_handlers={
         ApiError: api_error, ChainruleError: user_error, HTTPException: http_error, Exception: bug})
-    app.state.compute = compute
+    app.state.compute, app.state.cache = compute, cache
     return app

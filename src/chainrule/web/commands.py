@@ -5,6 +5,7 @@ imported only when the server really starts.
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 import sys
@@ -43,6 +44,21 @@ def is_loopback(host: str) -> bool:
         return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback for i in infos)
 
 
+def _check_port(host: str, port: int) -> int:
+    """The port to use (0: a free one, picked now so we can print it); refuse one that is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if port and e.errno == errno.EADDRINUSE:
+                raise InputError(f"port {port} on {host} is already in use: pick another with --port, "
+                                 "or --port 0 for a free one") from None
+            raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        return s.getsockname()[1]
+
+
 def _need_web():
     try:
         import starlette  # noqa: F401
@@ -62,10 +78,13 @@ def serve(args) -> int:
     if not is_loopback(args.host):
         print(f"chainrule serve: warning: binding {args.host} lets other machines reach this server; "
               "it has no login. Use --host 127.0.0.1 to keep it on this machine.", file=sys.stderr)
+    port = _check_port(args.host, args.port)
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"chainrule: serving on http://{shown}:{args.port}/  (Ctrl+C to stop)", file=sys.stderr, flush=True)
+    print(f"chainrule: serving on http://{shown}:{port}/  (Ctrl+C to stop)", file=sys.stderr, flush=True)
     # With several workers uvicorn must import the app itself in each process: give it the factory's path.
-    uvicorn.run("chainrule.web.app:create_app", factory=True, host=args.host, port=args.port,
+    from .server import http_protocol
+
+    uvicorn.run("chainrule.web.app:create_app", factory=True, host=args.host, port=port, http=http_protocol(),
                 workers=args.workers if args.workers > 1 else None, log_level=args.log_level,
                 access_log=False, timeout_graceful_shutdown=3)
     return 0
