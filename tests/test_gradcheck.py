@@ -205,3 +205,26 @@ def test_dot_product_test_on_array_inputs():
     t = ArrayLeaf([0.1, 0.2, -0.3], requires_grad=True)
     assert dot_product_test(lambda xs: [SumOfCubes(xs[0], w)], [t]).ok
     assert not dot_product_test(lambda xs: [SumOfCubes(xs[0], w, wrong=True)], [t]).ok
+
+
+# ---------------------------------------------------------------------------
+# The real Tensor (chainrule.tensor)
+# ---------------------------------------------------------------------------
+
+def test_gradcheck_and_dot_product_test_on_tensors():
+    from chainrule.tensor import Tensor
+
+    rng = np.random.default_rng(0)
+    W = Tensor(rng.standard_normal((3, 4)), name="W")
+    x = Tensor(rng.standard_normal(4).astype(np.float32), name="x")   # checked in float64 anyway
+    r = gradcheck(lambda W, x: (W @ x).tanh().sum(), [W, x])
+    assert r.ok, str(r)
+    assert len(r.checks) == 16 and r.checks[0].name == "W[0, 0]" and r.checks[-1].name == "x[3]"
+    # by hand: ∂/∂W[i, j] = (1 − tanh²((W x)ᵢ))·xⱼ
+    z = W.data @ x.data.astype(np.float64)
+    assert r["W[2, 1]"].analytic == pytest.approx((1 - np.tanh(z[2]) ** 2) * float(x.data[1]), rel=1e-6)
+    assert W.grad is None and x.grad is None and x.data.dtype == np.float32
+
+    d = dot_product_test(lambda xs: [(xs[0] @ xs[1]).sigmoid(), xs[1].exp()], [W, x], seed=2)
+    assert d.ok, str(d)
+    assert len(d.u) == 16 and len(d.v) == 3 + 4

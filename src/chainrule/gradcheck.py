@@ -165,6 +165,9 @@ def _leaf(x, name: str | None):
         return Value(float(x), name=name)
     if hasattr(x, "detach") and hasattr(x, "data"):       # a Tensor
         leaf = x.detach()
+        if _is_array(leaf.data):
+            # float64 always: differences of 1e-6 mean nothing in float32
+            leaf.data = np.array(leaf.data, dtype=np.float64)
         if hasattr(leaf, "requires_grad_"):
             leaf.requires_grad_(True)
         else:
