@@ -84,6 +84,20 @@ def test_accepted_forms(src, at, value, grad):
     assert run.grads()["x"] == pytest.approx(grad, rel=1e-12)
 
 
+@pytest.mark.parametrize("src, value", [
+    ("y = -x**2", -9.0),            # ** binds tighter than unary minus
+    ("y = -2**2 + 0*x", -4.0),
+    ("y = (-2)**2 + 0*x", 4.0),
+    ("y = 2**3**2 + 0*x", 512.0),   # ** is right-associative
+    ("y = x - 1 - 1", 1.0),         # - and / are left-associative
+    ("y = x / 3 / 3", 1 / 3),
+    ("y = 1 + x * 2 ** 2", 13.0),
+    ("y = x ** -1 * 3", 1.0),
+])
+def test_precedence_is_pythons(src, value):
+    assert evaluate(src, {"x": 3}).value == pytest.approx(value, rel=1e-15)
+
+
 def test_constant_exponent_uses_powc_and_variable_exponent_pow():
     assert evaluate("y = x**2", {"x": 3}).output.op == "powc"
     assert evaluate("y = pow(x, 2)", {"x": 3}).output.op == "powc"
