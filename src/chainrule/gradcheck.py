@@ -174,8 +174,8 @@ def _leaf(x, name: str | None):
             leaf.requires_grad = True
         leaf.grad = None if _is_array(leaf.data) else 0.0
         return leaf
-    raise InputError(f"gradcheck input {name or ''} must be a number, a Value or a Tensor, "
-                     f"got {type(x).__name__} {x!r}".replace("input  ", "input "))
+    which = f"input {name}" if name else "an input"
+    raise InputError(f"gradcheck {which} must be a number, a Value or a Tensor, got {type(x).__name__} {x!r}")
 
 
 def _is_array(d) -> bool:
@@ -253,7 +253,7 @@ def _evaluate(call, leaf, value) -> Any:
 def _tolerance(numeric: float, f_plus: float, f_minus: float, eps: float, rtol: float, atol: float) -> float:
     # A central difference cannot be more accurate than the rounding noise in
     # f itself, divided by 2·eps; allow for that on top of atol + rtol·|numeric|
-    # so that e.g. f = 1e6 + x·0 does not fail for the wrong reason.
+    # so that e.g. f = 1e8 + x³ does not fail for the wrong reason.
     noise = 8 * _EPS_MACHINE * (abs(f_plus) + abs(f_minus)) / (2 * eps)
     return atol + rtol * abs(numeric) + noise
 
