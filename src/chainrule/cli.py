@@ -350,6 +350,8 @@ def lesson_text(lesson) -> str:
 
 
 def _points_text(lesson, run) -> str:
+    from .lang import evaluate, parse
+
     out = lesson.output
     rows = []
     for inputs in [lesson.inputs] + [p.inputs for p in lesson.points]:
@@ -357,7 +359,6 @@ def _points_text(lesson, run) -> str:
         grads = r.grads()
         row = [_at(inputs), fmt(r.value)]
         for name, expr in lesson.identities.items():
-            from .lang import evaluate, parse
             needed = {n: r.values[n].data for n in parse(f"g = {expr}").inputs}
             row += [fmt(grads[name]), fmt(evaluate(f"g = {expr}", needed).value)]
         rows.append(row)
