@@ -54,7 +54,9 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Expl
     shared, by_wrt = _shared(t, graph, wanted, ways, reaches, out_label)
     for c in chains:
         c.shared = by_wrt.get(c.node, [])
-    return Explanation(t, chains, shared, mode, notes, max_paths)
+    e = Explanation(t, chains, shared, mode, notes, max_paths)
+    e.__dict__["graph"] = graph          # the renderers' cached property: no need to build it twice
+    return e
 
 
 # --------------------------------------------------------------------------

@@ -142,7 +142,8 @@ class LinkGraph:
         # way into an unnamed node is summed before that node passes it on.
         acc = {top: _ONE}            # sum over ways top → node of products of locals
         ways = {top: 1}
-        terms: dict[int, list[list[str]]] = {top: [[]]}
+        # formula terms as linked cells (text, rest) so a long chain costs O(length), not O(length²)
+        terms: dict[int, list] = {top: [None]}
         found: dict[int, list] = {}  # link -> [value, ways, terms]
         heap = [-top]
         while heap:
@@ -151,7 +152,7 @@ class LinkGraph:
                 v = ls.input
                 value = mul(acc[u], ls.local)
                 text = self.formula(ls.formula)
-                new_terms = [t + [text] for t in terms[u][:MAX_TERMS + 1]]
+                new_terms = [(text, t) for t in terms[u][:MAX_TERMS + 1]]
                 if v in self.is_link:
                     slot = found.setdefault(v, [_ONE, 0, []])
                 else:
@@ -170,7 +171,7 @@ class LinkGraph:
         links = []
         for v in self._reading_order(top, found):
             value, n, t = found[v]
-            formula = total(t) if n <= MAX_TERMS else \
+            formula = total([_unlink(cell) for cell in t]) if n <= MAX_TERMS else \
                 f"sum over {n} ways through unnamed steps"
             links.append(Link(top, v, value, formula, ways=n))
         return links
@@ -257,3 +258,12 @@ class LinkGraph:
     def first_paths(self, wrt: int, reach: dict[int, int], n: int) -> list[list[Link]]:
         return list(islice(self.paths(wrt, reach), n))
 
+
+def _unlink(cell) -> list[str]:
+    """(text, (text, (…, None))) → [first, …, last]."""
+    out = []
+    while cell is not None:
+        text, cell = cell
+        out.append(text)
+    out.reverse()
+    return out

@@ -138,6 +138,9 @@ def _binary_left(template: str, start: int) -> bool:
     return j >= 0 and (template[j] in "+·×/" or (template[j] in _MINUS and not _is_unary(template, j)))
 
 
+_LABEL = re.compile(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*")   # node labels made by the trace are identifiers
+
+
 def substitute(template: str, names: dict[str, str]) -> str:
     """Replace each whole-word label in ``template`` by its text in ``names``.
 
@@ -147,10 +150,11 @@ def substitute(template: str, names: dict[str, str]) -> str:
     """
     if not names or not template:
         return template
-    pattern = _pattern(tuple(sorted(names, key=len, reverse=True)))
 
     def put(m: re.Match) -> str:
-        text = names[m.group(0)]
+        text = names.get(m.group(0))
+        if text is None:
+            return m.group(0)
         if template.strip() == m.group(0):
             return text
         need = max(_need_left(template, m.start()), _need_right(template, m.end()))
@@ -159,20 +163,7 @@ def substitute(template: str, names: dict[str, str]) -> str:
             return f"({text})"
         return text
 
-    return pattern.sub(put, template)
-
-
-_patterns: dict[tuple, re.Pattern] = {}
-
-
-def _pattern(labels: tuple) -> re.Pattern:
-    pat = _patterns.get(labels)
-    if pat is None:
-        if len(_patterns) > 256:
-            _patterns.clear()
-        pat = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, labels)) + r")(?![^\W" + _SUPERS + "])")
-        _patterns[labels] = pat
-    return pat
+    return _LABEL.sub(put, template)
 
 
 # --------------------------------------------------------------------------
