@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from typing import Iterator
 
 import numpy as np
@@ -277,7 +278,7 @@ def load_arrays(path) -> tuple[dict[str, np.ndarray], dict]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise InputError(f"{path!r} is not a readable .npz model file: {e}") from None
     meta = {}
     if META_KEY in arrays:
