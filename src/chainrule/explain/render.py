@@ -50,7 +50,7 @@ def fmt(v) -> str:
     if isinstance(v, (list, tuple)):
         flat = list(_flatten(v))
         if len(flat) <= 6:
-            return "[" + ", ".join(fmt(x) if not isinstance(x, (list, tuple)) else fmt(x) for x in v) + "]"
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
         return f"[{len(flat)} numbers]"
     return str(v)
 
