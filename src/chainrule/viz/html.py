@@ -1,0 +1,232 @@
+"""The self-contained HTML player: one file, no network, works from disk.
+
+The page holds the recorded trace as JSON, the layout computed here, the
+chain-rule explanation from :mod:`chainrule.explain`, and a small player
+(``player.js``, ``player.css``). When a slider moves, the page recomputes
+the trace with JavaScript *generated from the op table*
+(:func:`chainrule.ops.js_runtime`): no derivative is written twice.
+
+For embedding (``chainrule serve``): :func:`player_assets` gives the JS and
+CSS, :func:`player_data` the data, and in the page
+``ChainrulePlayer.mount(element, data)`` draws the player into ``element``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from html import escape
+from importlib import resources
+
+from ..ops import OPS, js_runtime
+from .layout import COLLAPSE_ABOVE, Layout, find_groups, graph_view, node_size
+from .svg import group_lines, title_line
+
+__all__ = ["trace_to_html", "player_data", "player_assets", "player_fragment", "guess_params",
+           "default_wrt", "EXPLAIN_ALL_UP_TO"]
+
+# Small graphs embed the chain of every input and named variable; larger
+# ones only the chain of ``wrt`` (all chains of a 1,000-node MLP are ~40 MB).
+EXPLAIN_ALL_UP_TO = 300
+_PARAM_NAME = re.compile(r"^(w|b|W|B|theta|θ|weight|bias|param|p)(\d|_|$)")
+
+
+@lru_cache(maxsize=1)
+def player_assets() -> tuple[str, str]:
+    """(JavaScript, CSS) of the player. The JS starts with the op table's runtime."""
+    pkg = resources.files("chainrule.viz")
+    js = pkg.joinpath("player.js").read_text(encoding="utf-8")
+    css = pkg.joinpath("player.css").read_text(encoding="utf-8")
+    return js_runtime() + "\n" + js, css
+
+
+def guess_params(trace) -> list[str]:
+    """Inputs a gradient-descent step should update: names like w1, b2, theta
+    (data such as x and y stays put); every input if no name looks like that."""
+    inputs = [n.label for n in trace.inputs]
+    named = [s for s in inputs if _PARAM_NAME.match(s)]
+    return named or inputs
+
+
+def default_wrt(trace, params=None) -> str | None:
+    """The deepest input: the one with the longest path to the output (ties: a parameter, then the first)."""
+    longest = {trace.output: 0}
+    for n in reversed(trace.nodes):
+        if n.id not in longest:
+            continue
+        for i in n.inputs:
+            longest[i] = max(longest.get(i, 0), longest[n.id] + 1)
+    params = set(params if params is not None else guess_params(trace))
+    best = None
+    for n in trace.inputs:
+        if n.grad is None and trace.has_grads:
+            continue
+        moving = isinstance(n.grad, (int, float)) and n.grad != 0   # a chain that multiplies to 0 teaches less
+        key = (longest.get(n.id, -1), n.label in params, moving, -n.id)
+        if best is None or key > best[0]:
+            best = (key, n.label)
+    return best[1] if best else None
+
+
+def _layout_json(lay: Layout, prefix: str = "") -> dict:
+    def key(k):
+        if isinstance(k, tuple):           # a dummy: ("dummy", edge index, layer)
+            return f"{prefix}d{k[1]}_{k[2]}"
+        return k
+
+    return {
+        "width": round(lay.width, 1), "height": round(lay.height, 1),
+        "columns": [[round(x, 1), round(w, 1)] for x, w in lay.columns],
+        "items": [{"key": key(b.key), "layer": b.layer, "x": round(b.x, 1), "y": round(b.y, 1),
+                   "w": round(b.w, 1), "h": round(b.h, 1), **({"dummy": 1} if b.dummy else {})}
+                  for b in lay.boxes.values()],
+        "routes": [{"src": r.src, "dst": r.dst, "port": r.port, "nports": r.nports,
+                    "dummies": [key(d) for d in r.dummies]} for r in lay.routes],
+    }
+
+
+def _sizes(trace, groups) -> dict:
+    """Box sizes with room for numbers that sliders may make longer."""
+    sizes = {}
+    for n in trace.nodes:
+        title = title_line(n)
+        lines = [title, "value −0.000000", "grad −0.000000"]
+        if n.kind == "const":
+            lines = lines[:2]
+        if n.shape is not None:
+            lines[1] = f"{'×'.join(map(str, n.shape))}  ‖value‖ 0.000000"
+        sizes[n.id] = node_size(lines, "op" if n.op else "leaf")
+    for g in groups.values():
+        sizes[g.key] = node_size(group_lines(trace, g) + ["value −0.000000"], "group")
+    return sizes
+
+
+def _explanation(trace, wrt, explanation):
+    """The explanation to embed, and the link structure the player folds with."""
+    from ..explain import explain
+    if not trace.has_grads:
+        return None
+    if explanation is None:
+        small = len(trace.nodes) <= EXPLAIN_ALL_UP_TO
+        wanted = [n.label for n in trace.nodes
+                  if n.kind == "input" or (small and n.name and n.op and n.id != trace.output)]
+        if not small:
+            wanted = [wrt] if wrt else []
+        wanted = list(dict.fromkeys(wanted))
+        explanation = explain(trace, wanted or None)
+    return explanation
+
+
+def player_data(trace, *, title: str | None = None, intro: str = "", program: str | None = None,
+                wrt: str | None = None, params=None, lr: float | None = None,
+                explanation=None, collapse: bool | None = None, step_notes=None) -> dict:
+    """Everything the player needs, as JSON-ready data.
+
+    ``wrt``: whose chain to show first (default: the deepest input);
+    ``params``: which inputs the gradient-descent button updates (default:
+    :func:`guess_params`); ``explanation``: an :class:`~chainrule.explain.Explanation`
+    of this trace (default: made here); ``step_notes``: one line per player
+    step (a lesson's words), used only if the counts match.
+    """
+    params = list(params) if params is not None else guess_params(trace)
+    labels = {n.label for n in trace.inputs}
+    for p in params:
+        if p not in labels:
+            from ..errors import InputError
+            raise InputError(f"unknown parameter {p!r}: parameters must be inputs: {', '.join(sorted(labels))}")
+    wrt = wrt if wrt is not None else default_wrt(trace, params)
+    if wrt is not None and trace.has_grads:
+        trace.node(wrt)   # raises KeyError naming the labels
+    expl = _explanation(trace, wrt, explanation)
+    links, rhs, mode, link_formulas = [], {}, "ops", {}
+    if expl is not None:
+        graph = expl.graph
+        mode = expl.mode
+        links = list(graph.links)
+        rhs = {i: graph.rhs(i) for i in links if trace.nodes[i].op}
+        # formulas (text) of every factor, and the recorded values the page's folds must reproduce
+        link_formulas = {str(top): [[e.bottom, e.slot, e.formula, e.value] for e in graph.edges[top]]
+                         for top in links if graph.edges.get(top)}
+    if collapse is None:
+        collapse = len(trace.nodes) > COLLAPSE_ABOVE
+    groups = find_groups(trace) if collapse else {}
+    view = graph_view(trace, _sizes(trace, groups), collapse=collapse, gap_x=50)
+    layout = _layout_json(view.layout)
+    layout["routes_under"] = [view.under.get((r.src, r.dst, r.port), [])
+                              for r in view.layout.routes]
+    layout["groups"] = {k: {"root": g.root, "members": g.members, **_layout_json(g.layout, k + ":")}
+                        for k, g in view.groups.items()}
+    numeric = all(n.shape is None for n in trace.nodes)
+    return {
+        "version": 1,
+        "title": title or f"Backpropagation through {trace.nodes[trace.output].label}",
+        "intro": intro or "",
+        "program": program,
+        "trace": trace.to_dict(),
+        "explanation": expl.to_dict(include_trace=False) if expl is not None else None,
+        "mode": mode,
+        "links": links,
+        "rhs": {str(k): v for k, v in rhs.items()},
+        "link_formulas": link_formulas,
+        "wrt": wrt,
+        "params": params,
+        "lr": lr if lr is not None else 0.1,
+        "recompute": numeric,
+        "domains": {name: op.domain for name, op in OPS.items() if op.domain},
+        "layout": layout,
+        "step_notes": list(step_notes) if step_notes else None,
+    }
+
+
+def _script_json(data) -> str:
+    """JSON safe inside <script>: no '</', and NaN/Infinity as JS literals."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+    return (text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def player_fragment(data: dict, element_id: str = "chainrule-player") -> str:
+    """A ``<div>`` plus the script that mounts the player in it (assets not included)."""
+    return (f'<div id="{escape(element_id, True)}" class="crp-host"></div>\n'
+            f"<script>ChainrulePlayer.mount(document.getElementById({json.dumps(element_id)}), "
+            f"{_script_json(data)});</script>")
+
+
+def trace_to_html(trace, *, title: str | None = None, explanation=None, intro: str = "",
+                  program: str | None = None, wrt: str | None = None, params=None,
+                  lr: float | None = None, collapse: bool | None = None, step_notes=None) -> str:
+    """A complete, self-contained HTML page playing ``trace`` step by step.
+
+    ``explanation`` may be an :class:`~chainrule.explain.Explanation` of the
+    trace, or a short text shown under the title (same as ``intro``).
+    """
+    if isinstance(explanation, str):
+        intro, explanation = intro or explanation, None
+    data = player_data(trace, title=title, intro=intro, program=program, wrt=wrt, params=params,
+                       lr=lr, explanation=explanation, collapse=collapse, step_notes=step_notes)
+    js, css = player_assets()
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="chainrule">
+<title>{escape(data["title"])}</title>
+<style>
+{css}
+</style>
+</head>
+<body class="crp-page">
+<script>
+{js}
+</script>
+{player_fragment(data)}
+<noscript><p>This page needs JavaScript to play the trace. The same numbers are in
+<code>chainrule explain</code>.</p></noscript>
+</body>
+</html>
+"""
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
