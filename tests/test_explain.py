@@ -304,12 +304,22 @@ def test_trace_without_backward_still_renders_the_forward_pass():
 
 def test_unnamed_graph_falls_back_to_ops_mode():
     w, x = Value(2.0, name="w"), Value(3.0, name="x")
-    L = named((w * x + 1.0) ** 2, "L")
+    L = (w * x + 1.0) ** 2          # output not named: nothing to read in the user's own terms
     e = explain(L)
     assert e.mode == "ops" and any("named" in n for n in e.notes)
     cs = e.chain("w")
-    assert [f.label for f in cs.paths[0].factors] == ["∂L/∂add₄", "∂add₄/∂mul₂", "∂mul₂/∂w"]
+    assert [f.label for f in cs.paths[0].factors][1:] == ["∂add₄/∂mul₂", "∂mul₂/∂w"]
     assert cs.total == cs.grad == 2 * 7 * 3
+
+
+def test_named_output_without_named_intermediates_is_one_factor():
+    w, x = Value(2.0, name="w"), Value(3.0, name="x")
+    L = named((w * x + 1.0) ** 2, "L")
+    e = explain(L)
+    assert e.mode == "names"
+    [path] = e.chain("w").paths
+    assert len(path.factors) == 1 and path.factors[0].label == "∂L/∂w"
+    assert path.product == 2 * 7 * 3
 
 
 def test_long_chain_needs_no_recursion():

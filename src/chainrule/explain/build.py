@@ -37,7 +37,9 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Expl
 
     wanted = _resolve(t, wrt, root)
     mode = "ops" if ops else "names"
-    if not ops and not any(n.name and n.op and n.id != t.output for n in t.nodes):
+    # A named output (every program) reads best in its own names, even with no
+    # named intermediate: f = x**2 + 2*y**2 gives the single factor ∂f/∂x = 2·x.
+    if not ops and not t.nodes[t.output].name and not any(n.name and n.op for n in t.nodes):
         mode = "ops"
         notes.append("no named intermediate variable, so every primitive step is a link "
                      "(name intermediate values to see the chain in your own terms)")
