@@ -175,6 +175,15 @@ class Value:
     def __float__(self) -> float:
         return self.data
 
+    # -- notebook display: drawn by chainrule.viz, imported only when shown --
+    def _repr_svg_(self):
+        from .viz.svg import value_to_svg
+        return value_to_svg(self)
+
+    def _repr_html_(self):
+        from .viz.html import value_to_html
+        return value_to_html(self)
+
     # -- arithmetic ----------------------------------------------------------
     def __add__(self, other):
         return _make(_ADD, self, _const(other), None)

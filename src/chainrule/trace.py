@@ -136,6 +136,10 @@ class Trace:
         from .viz.svg import trace_to_svg
         return trace_to_svg(self)
 
+    def _repr_html_(self):
+        from .viz.html import notebook_html
+        return notebook_html(self)
+
 
 # --------------------------------------------------------------------------
 # Building a trace from a graph

@@ -23,7 +23,7 @@ from ..ops import OPS, js_runtime
 from .layout import COLLAPSE_ABOVE, Layout, find_groups, graph_view, node_size
 from .svg import group_lines, title_line
 
-__all__ = ["trace_to_html", "player_data", "player_assets", "player_fragment", "guess_params",
+__all__ = ["trace_to_html", "notebook_html", "value_to_html", "player_data", "player_assets", "player_fragment", "guess_params",
            "default_wrt", "EXPLAIN_ALL_UP_TO"]
 
 # Small graphs embed the chain of every input and named variable; larger
@@ -226,6 +226,34 @@ def trace_to_html(trace, *, title: str | None = None, explanation=None, intro: s
 </body>
 </html>
 """
+
+
+# Notebook outputs: the static SVG at once, the player one click away (in an
+# iframe, so its styles and keys stay inside it). Renderers that strip iframes
+# (e.g. a notebook viewer) still show the SVG.
+PLAYER_IN_NOTEBOOK_UP_TO = 3000
+
+
+def notebook_html(trace, *, player: bool = True, height: int = 900) -> str:
+    """HTML for Jupyter: the graph as inline SVG, and a fold-out interactive player."""
+    from .svg import trace_to_svg
+    parts = ['<div class="chainrule-output">',
+             f'<div style="overflow-x:auto;max-width:100%">{trace_to_svg(trace)}</div>']
+    if player and len(trace.nodes) <= PLAYER_IN_NOTEBOOK_UP_TO:
+        page = trace_to_html(trace)
+        parts.append('<details><summary style="cursor:pointer">Step through it: open the interactive player'
+                     f'</summary><iframe title="chainrule player" srcdoc="{escape(page, True)}" '
+                     f'style="width:100%;height:{int(height)}px;border:1px solid #d3d8de;border-radius:8px" '
+                     'loading="lazy"></iframe></details>')
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def value_to_html(value, **kw) -> str:
+    """:func:`notebook_html` of a Value's (or Tensor's) graph; gradients once ``backward()`` has run."""
+    from ..trace import trace as make_trace
+    from .svg import backward_done
+    return notebook_html(make_trace(value, backward=backward_done(value)), **kw)
 
 
 def _finite(v) -> bool:

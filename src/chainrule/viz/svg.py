@@ -12,7 +12,7 @@ from html import escape
 
 from .layout import GraphView, layout_trace
 
-__all__ = ["trace_to_svg", "value_to_svg", "fmt", "node_lines", "group_lines", "edge_locals",
+__all__ = ["trace_to_svg", "value_to_svg", "backward_done", "fmt", "node_lines", "group_lines", "edge_locals",
            "GradScale", "FONT", "PALETTE"]
 
 FONT = ("system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, "
@@ -383,8 +383,20 @@ def _summary(trace) -> str:
     return f"computational graph of {out.label} ({len(trace.nodes)} nodes)"
 
 
+def backward_done(value) -> bool:
+    """Has ``backward()`` run on this output? (its own gradient is then non-zero: the seed)."""
+    g = getattr(value, "grad", None)
+    if g is None or not getattr(value, "requires_grad", False):
+        return False
+    try:
+        import numpy as np
+        return bool(np.any(np.asarray(g) != 0))
+    except (TypeError, ValueError):
+        return False
+
+
 def value_to_svg(value, **kw) -> str:
-    """SVG of a Value's graph. Gradients are shown once ``backward()`` has run on it."""
+    """SVG of a Value's (or Tensor's) graph. Gradients are shown once ``backward()`` has run on it;
+    before that the drawing says "gradients not computed yet"."""
     from ..trace import trace as make_trace
-    done = value.requires_grad and value.grad != 0
-    return trace_to_svg(make_trace(value, backward=done), **kw)
+    return trace_to_svg(make_trace(value, backward=backward_done(value)), **kw)
