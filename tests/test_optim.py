@@ -157,3 +157,28 @@ def test_training_loop_reduces_loss():
         loss.backward()
         opt.step()
     assert loss.item() < 0.1 * first
+
+
+@pytest.mark.parametrize("make", [
+    lambda o, ps: o.SGD(ps, lr=0.01, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda o, ps: o.SGD(ps, lr=0.01, momentum=0.9, dampening=0.5),
+    lambda o, ps: o.Adam(ps, lr=0.01, weight_decay=0.01),
+], ids=["sgd-nesterov-wd", "sgd-dampening", "adam-wd"])
+def test_large_parameters_updated_in_chunks_match_torch(make):
+    """A layer bigger than the optimizer's chunk size goes through the chunked update path."""
+    torch = pytest.importorskip("torch", reason="torch.optim is the reference for the update formulas")
+    import chainrule.optim as ours_optim
+    assert 400 * 400 > 2 * ours_optim._BLOCK
+    w0 = RNG.standard_normal((400, 400))
+    c = RNG.standard_normal((400, 400))
+    p, tp = nn.Parameter(w0), torch.tensor(w0, requires_grad=True)
+    opt, topt = make(ours_optim, [p]), make(torch.optim, [tp])
+    for _ in range(4):
+        opt.zero_grad()
+        ((p * c).square().sum() * 0.5).backward()
+        opt.step()
+        topt.zero_grad()
+        ((tp * torch.from_numpy(c)) ** 2 * 0.5).sum().backward()
+        topt.step()
+    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-13)
+    assert not np.allclose(p.data, w0)
