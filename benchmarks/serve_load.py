@@ -128,7 +128,9 @@ def make_request(rng: random.Random, lessons: list[dict]):
     roll = rng.random()
     if roll < 0.5 and lessons:
         lesson = rng.choice(lessons)
-        body = {"program": lesson["program"], "at": lesson["inputs"]}
+        body = {"program": lesson["program"], "at": lesson["inputs"], "lesson": lesson["name"]}
+        if lesson.get("wrt"):
+            body["wrt"] = lesson["wrt"]   # what the page sends for a lesson
         return "/api/explain", json.dumps(body).encode(), lambda d, l=lesson: _matches(d, l)
     if roll < 0.8:
         program, names = rng.choice(VALID)(rng)

@@ -174,11 +174,13 @@ def explain_payload(body: Any) -> dict:
             if name not in known:
                 raise InputError(f"wrt: the program has no variable named {_short(name)} "
                                  f"(its inputs: {', '.join(program.inputs) or 'none'})")
+    lesson = _lesson_for(body)
     t = trace(run.output)
     named = {n.name: n.grad for n in t.nodes if n.name}   # inputs and assigned variables
     explanation = explain(t, wrt=wrt or None)
     expl = explanation.to_dict(include_trace=False)
     return {
+        "player": _player(t, program, wrt, lesson, {n: v.data for n, v in run.inputs.items()}),
         "output": program.output,
         "value": run.output.data,
         "values": {name: v.data for name, v in run.values.items()},
@@ -190,6 +192,40 @@ def explain_payload(body: Any) -> dict:
         "text": explanation.to_text(),
         "trace": t.to_dict(),
     }
+
+
+def _lesson_for(body: dict):
+    """The lesson named in the optional ``"lesson"`` field (its words go to the player)."""
+    name = body.get("lesson")
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise ApiError(422, f'"lesson" must be a lesson name, not {_kind(name)}', field="lesson")
+    from ..lab.lessons import LESSONS
+
+    if name not in LESSONS:
+        raise ApiError(404, f"no lesson named {_short(name)}; lessons: {', '.join(LESSONS)}", field="lesson")
+    return LESSONS[name]
+
+
+def _player(t, program, wrt, lesson, at: dict) -> dict | None:
+    """What chainrule.viz's player needs besides the trace (sent once, as "trace")."""
+    try:
+        from ..viz.html import player_data
+    except ImportError:  # the page falls back to tables
+        return None
+    mine = lesson is not None and lesson.program == program.text
+    # the lesson's step-by-step words quote its numbers: only at its own inputs
+    notes = mine and lesson.steps and at == {k: float(v) for k, v in lesson.inputs.items()}
+    first = (wrt or (list(lesson.wrt) if mine and lesson.wrt else [None]))[0]
+    # The page shows the program and the lesson's words already: the player gets neither.
+    data = player_data(
+        t, wrt=first, title=lesson.title if mine else None,
+        params=list(lesson.params) if mine and lesson.params else None,
+        lr=lesson.lr if mine else None,
+        step_notes=[f"{s.title}: {s.shows}" for s in lesson.steps] if notes else None)
+    data.pop("trace", None)
+    return data
 
 
 def step_payload(body: Any) -> dict:

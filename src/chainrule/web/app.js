@@ -27,6 +27,7 @@
   const state = {
     inputs: [],          // the program's free names, in first-use order
     values: {},          // name -> text typed in its field (kept when the program changes)
+    exact: {},           // name -> number set by a step (the field shows it rounded)
     learn: {},           // name -> whether a step may change it
     lesson: null,        // the picked lesson's data, or null
     history: [],         // loss after each step, starting with the loss before the first
@@ -95,7 +96,12 @@
     } else {
       snippet.hidden = true;
     }
-    errBox.querySelector(".msg").textContent = data.detail || data.error;
+    const msg = data.detail || data.error;
+    const cut = msg.indexOf("; a program may use");
+    const msgBox = errBox.querySelector(".msg");
+    msgBox.replaceChildren(cut > 0 ? msg.slice(0, cut) : msg);
+    if (cut > 0) msgBox.append(el("span", { class: "hint-more", text: "A" + msg.slice(cut + 3) + "." }));
+    markStale(true);
     statusLine.textContent = "✗ " + (line ? `error on line ${line}` : "error");
     statusLine.className = "status bad";
     drawEditor(line ? { line, column: col } : null);
@@ -104,6 +110,11 @@
   function clearProgramError() {
     errBox.hidden = true;
     drawEditor(null);
+  }
+
+  // Results of an earlier program stay on screen while the new one has an error, greyed out.
+  function markStale(stale) {
+    for (const id of ["#result", "#chains", "#player", "#explanation"]) $(id).classList.toggle("stale", stale);
   }
 
   // ------------------------------------------------------------------ inputs
@@ -116,10 +127,13 @@
       return;
     }
     inputsBox.replaceChildren(...names.flatMap((name) => {
-      if (!(name in state.learn)) state.learn[name] = true;
+      if (!(name in state.learn)) state.learn[name] = PARAM_NAME.test(name) || !names.some((n) => PARAM_NAME.test(n));
+      const shown = name in state.exact ? plain(state.exact[name]) : state.values[name] ?? "";
       const field = el("input", { type: "text", inputmode: "decimal", autocomplete: "off", "data-name": name,
-                                  id: `in-${name}`, placeholder: "a number", value: state.values[name] ?? "" });
+                                  id: `in-${name}`, placeholder: "a number", value: shown,
+                                  title: name in state.exact ? String(state.exact[name]) : null });
       field.addEventListener("input", () => {
+        delete state.exact[name];
         state.values[name] = field.value;
         field.classList.toggle("invalid", field.value.trim() !== "" && !isNum(field.value));
         scheduleExplain();
@@ -132,10 +146,16 @@
   }
 
   const isNum = (s) => s.trim() !== "" && Number.isFinite(Number(s));
+  // A value after a step, as typed text: 6 significant digits (the exact number is kept aside).
+  const plain = (v) => String(Number(v.toPrecision(6)));
+  // Names that look like parameters (w1, b, theta): what a step updates by default; data (x, y) stays.
+  // The same rule as chainrule.viz.html.guess_params.
+  const PARAM_NAME = /^(w|b|W|B|theta|θ|weight|bias|param|p)(\d|_|$)/;
 
   function currentValues() {
     const at = {}, missing = [], bad = [];
     for (const name of state.inputs) {
+      if (name in state.exact) { at[name] = state.exact[name]; continue; }
       const s = state.values[name] ?? "";
       if (s.trim() === "") missing.push(name);
       else if (!isNum(s)) bad.push(name);
@@ -178,22 +198,27 @@
       banner.textContent = missing.length
         ? `Give ${missing.join(", ")} ${missing.length === 1 ? "a value" : "values"} to run the program.`
         : `${bad.join(", ")}: not a number.`;
+      markStale(true);
       return;
     }
     const seq = ++state.seq;
     document.body.classList.add("waiting");
     const body = { program: program.value, at };
-    if (state.lesson && state.lesson.wrt && state.lesson.wrt.length) body.wrt = state.lesson.wrt;
+    if (state.lesson) {   // the lesson's program, untouched: its chains, and its words for the player
+      body.lesson = state.lesson.name;
+      if (state.lesson.wrt && state.lesson.wrt.length) body.wrt = state.lesson.wrt;
+    }
     const { ok, data } = await post("api/explain", body);
     document.body.classList.remove("waiting");
     if (seq !== state.seq) return;
     if (!ok) {
       if (data.line) { showProgramError(data); banner.hidden = true; }
-      else { banner.hidden = false; banner.textContent = data.error; }
+      else { banner.hidden = false; banner.textContent = data.error; markStale(true); }
       return;
     }
     banner.hidden = true;
     clearProgramError();
+    markStale(false);
     statusLine.textContent = `✓ ${data.output} = ${fmt(data.value)}`;
     statusLine.className = "status ok";
     renderResult(data);
@@ -220,7 +245,7 @@
     if (inputs.size) {
       parts.push(el("table", { id: "grads" },
         el("thead", {}, el("tr", {}, el("th", { text: "variable" }), el("th", { class: "num", text: "value" }),
-                                       el("th", { class: "num", text: `∂${out}/∂·` }))),
+                                       el("th", { class: "num", text: `∂${out}/∂variable` }))),
         el("tbody", {}, ...rows)));
     } else {
       parts.push(el("p", { class: "muted", text: `${out} is a constant: it has no inputs to differentiate.` }));
@@ -268,9 +293,15 @@
   function renderPlayer(data) {
     const host = $("#player");
     const P = window.ChainrulePlayer;
-    if (P && typeof P.mount === "function") {
+    if (state.player) { state.player.destroy(); state.player = null; }
+    if (P && data.player) {
       host.replaceChildren();
-      try { P.mount(host, data.trace); return; } catch (e) { console.error(e); }
+      try {
+        state.player = P.mount(host, { ...data.player, trace: data.trace });
+        return;
+      } catch (e) {
+        console.error("the player could not start; showing tables", e);
+      }
     }
     const t = data.trace;
     const label = (id) => t.nodes[id].label;
@@ -310,7 +341,7 @@
       box.replaceChildren(el("p", { class: "error", text: data.error }));
       return;
     }
-    if (!state.startValues) state.startValues = { ...state.values };
+    if (!state.startValues) state.startValues = { values: { ...state.values }, exact: { ...state.exact } };
     if (!state.history.length) state.history.push(data.before.value);
     const before = data.before.value, after = data.after.value;
     const rows = data.params.map((n) => el("tr", {},
@@ -318,10 +349,10 @@
       el("td", { class: "num val", text: fmt(data.before.at[n]) }),
       el("td", { class: "num grad", text: fmt(data.grads[n]) }),
       el("td", { class: "num val", "data-new": n, text: fmt(data.after.at[n]) })));
-    const parts = [el("table", { class: "step-table" },
-      el("thead", {}, el("tr", {}, el("th", { text: "param" }), el("th", { text: "before" }),
-        el("th", { text: `∂${data.output}/∂p` }), el("th", { text: "after" }))),
-      el("tbody", {}, ...rows))];
+    const parts = [el("div", { class: "scroll-x" }, el("table", { class: "step-table" },
+      el("thead", {}, el("tr", {}, el("th", { text: "param" }), el("th", { class: "num", text: "before" }),
+        el("th", { class: "num", text: `∂${data.output}/∂p` }), el("th", { class: "num", text: "after" }))),
+      el("tbody", {}, ...rows)))];
     if (after === null) {
       parts.push(el("p", { class: "error", text: data.after.error }));
     } else {
@@ -332,7 +363,7 @@
         el("span", { id: "loss-after", class: down ? "down" : "up", text: fmt(after) }),
         el("span", { class: down ? "down" : "up", text: down ? "  ▼ fell" : "  ▲ rose (try a smaller η)" })));
       parts.push(sparkline(state.history));
-      for (const n of data.params) state.values[n] = String(data.after.at[n]);
+      for (const n of data.params) state.exact[n] = data.after.at[n];
       buildInputs(state.inputs);
       $("#reset").disabled = false;
     }
@@ -358,7 +389,7 @@
   }
 
   function resetSteps() {
-    if (state.startValues) state.values = { ...state.startValues };
+    if (state.startValues) { state.values = state.startValues.values; state.exact = state.startValues.exact; }
     state.startValues = null;
     state.history = [];
     $("#step-result").replaceChildren();
@@ -389,8 +420,9 @@
     state.lesson = lesson;
     program.value = lesson.program;
     state.values = {};
+    state.exact = {};
     for (const [k, v] of Object.entries(lesson.inputs || {})) state.values[k] = String(v);
-    state.learn = {};
+    state.learn = {};   // the lesson's params, or (none given) the parameter-looking names
     if (Array.isArray(lesson.params)) {
       for (const k of Object.keys(lesson.inputs || {})) state.learn[k] = lesson.params.includes(k);
     }
