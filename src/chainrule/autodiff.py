@@ -21,6 +21,7 @@ A node taking part in the walk has:
 """
 from __future__ import annotations
 
+import gc
 import itertools
 from operator import attrgetter
 
@@ -100,10 +101,18 @@ def run_backward(root, seed, record=None) -> list:
     ``record``, if a list, receives one entry per node for the trace.
     Returns the order used.
     """
-    order = reverse_topological(root)
-    for node in order:
-        node._g = None
-    root._g = seed
-    for node in order:
-        node._backprop(record)
+    # The sweep makes no reference cycles, so the cyclic collector has nothing
+    # to find here; left on, it would re-scan the whole graph many times over.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        order = reverse_topological(root)
+        for node in order:
+            node._g = None
+        root._g = seed
+        for node in order:
+            node._backprop(record)
+    finally:
+        if paused:
+            gc.enable()
     return order
