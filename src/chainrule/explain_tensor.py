@@ -593,7 +593,7 @@ def _element_chain(node_paths, wrt, e, lab, grad, max_paths, max_chains, capped)
             consumer, slot = path[t]
             for o, v in _column(consumer, slot, el, cache).items():
                 f = ElementFactor(f"∂{_at(lab[consumer], o)}/∂{_at(lab[chain[t]], el)}", v, lab[consumer],
-                                  list(o), consumer._op.name)
+                                  [int(i) for i in o], consumer._op.name)
                 stack.append((t + 1, o, factors + [(f, _at(lab[consumer], o), _at(lab[chain[t]], el))]))
     paths = []
     for factors in chains:
@@ -606,32 +606,41 @@ def _element_chain(node_paths, wrt, e, lab, grad, max_paths, max_chains, capped)
     shown = paths[:max_paths]
     rest = math.fsum(p.product for p in paths[max_paths:])
     g = float(grad[e])
-    ok = abs(total - g) <= 1e-9 * max(1.0, abs(g), math.fsum(abs(p.product) for p in paths)) + 1e-12
+    # the engine summed in its own dtype (float32 rounds at ~1e-7), the chains are summed exactly here
+    rtol = 1000 * float(np.finfo(wrt.data.dtype).eps)
+    ok = abs(total - g) <= rtol * max(1.0, abs(g), math.fsum(abs(p.product) for p in paths))
     return ElementChain(_at(lab[wrt], e), list(e), g, total, bool(ok), count, shown, rest, complete)
 
 
+def _nice(label: str) -> bool:
+    """A name or a role label (z₁, W₂ᵀ, x), not a pasted expression like "a₁·W₂ᵀ" or "(z₂ − 1)²"."""
+    base = label[:-1].rsplit("[", 1)[0] if label.endswith("]") else label    # drop an element index
+    return not any(ch in base for ch in " ·#(")
+
+
 # ops that only move numbers (their element factor is exactly 1): merged into the next factor
-_MOVES = {"add", "sub", "transpose", "permute", "reshape", "index", "cat", "stack", "expand", "cast"}
+_MOVES = {"add", "sub", "sum", "transpose", "permute", "reshape", "index", "cat", "stack", "expand", "cast"}
 
 
 def _merge_moves(factors: list) -> list:
-    """Fold each factor of exactly 1 from a data-moving op into its neighbour:
-    ∂z₂/∂u₂ · ∂u₂/∂a₁ with ∂z₂/∂u₂ = 1 reads ∂z₂/∂a₁."""
+    """Fold each factor of exactly 1 from an op that only moves or adds numbers into its
+    neighbour: ∂L/∂u · ∂u/∂z with ∂u/∂z = 1 reads ∂L/∂z."""
     out = []                            # (factor, numerator, denominator)
-    carry = None                        # numerator carried down from a folded factor
+    carry = None                        # numerator carried down when there is nothing above yet
     for f, top, bottom in factors:
         if carry is not None:
             top, carry = carry, None
         if f.op in _MOVES and f.value == 1.0:
-            carry = top
+            if out and not (_nice(top) and not _nice(bottom)):   # keep the better-named side
+                # the factor above now reaches down to this bottom
+                g, gtop, _ = out[-1]
+                out[-1] = (ElementFactor(f"∂{gtop}/∂{bottom}", g.value, g.node, g.index, g.op), gtop, bottom)
+            else:
+                carry = top
             continue
         out.append((ElementFactor(f"∂{top}/∂{bottom}", f.value, f.node, f.index, f.op), top, bottom))
-    if carry is not None:
-        if out:                         # the last steps only moved numbers: extend the last factor
-            f, top, _ = out[-1]
-            out[-1] = (ElementFactor(f"∂{top}/∂{bottom}", f.value, f.node, f.index, f.op), top, bottom)
-        else:
-            out.append((ElementFactor(f"∂{carry}/∂{bottom}", 1.0, "", [], ""), carry, bottom))
+    if carry is not None:               # nothing but moves: one factor of 1
+        out.append((ElementFactor(f"∂{carry}/∂{bottom}", 1.0, "", [], ""), carry, bottom))
     return [f for f, _, _ in out]
 
 
