@@ -95,7 +95,7 @@ def _sizes(trace, groups) -> dict:
         if n.kind == "const":
             lines = lines[:2]
         if n.shape is not None:
-            lines[1] = f"{'×'.join(map(str, n.shape))}  ‖value‖ 0.000000"
+            lines[1] = f"[{'×'.join(map(str, n.shape))}]  ‖value‖ 0.000000"
         sizes[n.id] = node_size(lines, "op" if n.op else "leaf")
     for g in groups.values():
         sizes[g.key] = node_size(group_lines(trace, g) + ["value −0.000000"], "group")

@@ -320,7 +320,7 @@ def _isotonic_spaced(want: list, gaps: list) -> list:
 # Traces: sizes, groups, and the view the renderers draw
 # --------------------------------------------------------------------------
 
-CHAR_W = 7.0      # average width of a 12px system-font character
+CHAR_W = 7.3      # average width of a 12px semibold system-font character (DejaVu is wide)
 LINE_H = 15.0
 
 

@@ -51,6 +51,8 @@
   }
 
   const isNum = (v) => typeof v === "number";
+  // a product for people: only when both sides are numbers (tensor traces record descriptions)
+  const times = (a, b) => (isNum(a) && isNum(b) ? fmt6(a * b) : "—");
 
   // ------------------------------------------------------------------ the graph, its numbers
   // Structure (never changes): nodes, who consumes whom, which nodes are links.
@@ -549,9 +551,9 @@
         const v = G.nodes[f.bottom];
         const label = `∂${nm(n)}/∂${nm(v)}`;
         const formula = this.linkFormula(u, f);
-        return `<tr><td>${esc(dOut(u))} × ${esc(label)}</td><td>${esc(fmt6(g))} × ${esc(fmt6(f.value))}${formula ? ` <span class="crp-muted">(${esc(formula)})</span>` : ""}</td><td>= <strong>${esc(fmt6(g * f.value))}</strong></td><td>→ ${esc(dOut(f.bottom))}</td></tr>`;
+        return `<tr><td>${esc(dOut(u))} × ${esc(label)}</td><td>${esc(this.gradText(u))} × ${esc(fmt6(f.value))}${formula && formula !== f.value ? ` <span class="crp-muted">(${esc(formula)})</span>` : ""}</td><td>= <strong>${esc(times(g, f.value))}</strong></td><td>→ ${esc(dOut(f.bottom))}</td></tr>`;
       }).join("");
-      html = `<p><strong>Backward at ${esc(n.label)}.</strong> ${u === G.output ? `The sweep starts with ${esc(dOut(u))} = 1.` : `${esc(dOut(u))} = ${esc(fmt6(g))} has arrived from everything that uses ${esc(n.label)}.`}
+      html = `<p><strong>Backward at ${esc(n.label)}.</strong> ${u === G.output ? `The sweep starts with ${esc(dOut(u))} = 1.` : `${esc(dOut(u))} = ${esc(this.gradText(u))} has arrived from everything that uses ${esc(n.label)}.`}
         Each input gets incoming × local = contribution:</p>
         <div class="crp-scroll"><table class="crp-table"><thead><tr><th>chain rule</th><th>incoming × local</th><th>contribution</th><th>adds to</th></tr></thead><tbody>${rows}</tbody></table></div>`;
     } else if (st.kind === "result") {
@@ -559,15 +561,15 @@
       if (cs) {
         const p = cs.paths[0];
         const prod = this.chainTotal(cs);
-        html = `<p><strong>Result.</strong> ${esc(cs.label)} = ${cs.paths.length === 1 ? p.factors.map((f) => esc(f.label)).join(" · ") + " = " : `the sum over ${esc(cs.path_count_text)} paths = `}<strong>${esc(fmt6(prod))}</strong></p>
-          <p class="crp-muted">The backward pass got ${esc(fmt6(S.grad[cs.node]))} for ${esc(cs.wrt)}: the same number.</p>`;
+        html = `<p><strong>Result.</strong> ${esc(cs.label)} = ${cs.paths.length === 1 ? p.factors.map((f) => esc(f.label)).join(" · ") + " = " : `the sum over ${esc(cs.path_count_text)} paths = `}<strong>${esc(this.totalText(cs, prod))}</strong></p>
+          <p class="crp-muted">The backward pass got ${esc(this.gradText(cs.node))} for ${esc(cs.wrt)}${isNum(prod) ? ": the same number" : ""}.</p>`;
       } else {
         html = `<p><strong>Result.</strong> The backward pass is done: every node holds ${esc(dOut(G.output).split("/")[0])}/∂node.</p>`;
       }
     } else {
       const ins = G.nodes.filter((n) => n.kind === "input");
       const MAX = 12, more = ins.length - MAX;
-      html = `<p><strong>One sweep, every gradient.</strong> ${ins.slice(0, MAX).map((n) => `${esc(dOut(n.id))} = ${esc(fmt6(S.grad[n.id]))}`).join(", ")}${more > 0 ? `, and ${more} more (click a box to see its own)` : ""}.</p>
+      html = `<p><strong>One sweep, every gradient.</strong> ${ins.slice(0, MAX).map((n) => `${esc(dOut(n.id))} = ${esc(this.gradText(n.id))}`).join(", ")}${more > 0 ? `, and ${more} more (click a box to see its own)` : ""}.</p>
         <p class="crp-muted">Each factor was computed once and reused by every chain through it. A gradient-descent step moves each parameter p to p − η · ${esc(dOut(G.output).split("/")[0])}/∂p: try the button below.</p>`;
     }
     const notes = this.data.step_notes;
@@ -714,7 +716,8 @@
       const t = g.final && isNum(g.value) ? scaleT(g.value) : 0;
       const title = n.op ? (n.expr && n.expr !== n.label ? `${n.label} = ${n.expr}` : n.label)
                          : (n.kind === "const" && n.name ? `${n.label} (constant)` : n.label);
-      const valueText = n.shape ? `${n.shape.join("×")}  ‖value‖ ${fmt(n.norm)}` : `value ${known ? fmt(S.value[n.id]) : "?"}`;
+      const valueText = n.shape && !isNum(n.value) ? `[${n.shape.join("×")}]  ‖value‖ ${fmt(n.norm)}`
+                                                   : `value ${known ? fmt(S.value[n.id]) : "?"}`;
       let gradText = null;
       if (G.needsGrad[n.id]) {
         if (!G.hasGrads) gradText = "grad: not computed yet";
@@ -790,6 +793,14 @@
     this.svg.setAttribute("height", Math.round((height + top) * s));
     this.svg.innerHTML = `${banner}<g transform="translate(0,${top})">${frames.join("")}${out.join("")}${rest.join("")}</g>`;
     this.drawn = {pos, top, drawn, width};
+    for (const t of this.svg.querySelectorAll(".crp-t1")) {
+      const frame = t.parentNode.querySelector(".crp-frame");
+      const room = (frame ? frame.width.baseVal.value : 0) - 16;
+      if (room > 0 && t.getComputedTextLength() > room) {
+        t.setAttribute("textLength", room);
+        t.setAttribute("lengthAdjust", "spacingAndGlyphs");
+      }
+    }
     if (focused) {
       const again = this.svg.querySelector(`[data-key="${focused}"]`);
       if (again) again.focus({preventScroll: true});
@@ -835,13 +846,33 @@
 
   Player.prototype.pathProduct = function (p) {
     let prod = 1;
-    for (const f of p.factors) prod *= this.factorValue(f);
+    for (const f of p.factors) {
+      const v = this.factorValue(f);
+      if (!isNum(v)) return null;      // a tensor factor is a description, not a number
+      prod *= v;
+    }
     return prod;
   };
 
   Player.prototype.chainTotal = function (cs) {
     if (cs.summarised) return this.S.grad[cs.node];
-    return cs.paths.reduce((s, p) => s + this.pathProduct(p), 0);
+    let total = 0;
+    for (const p of cs.paths) {
+      const v = this.pathProduct(p);
+      if (v === null) return null;
+      total += v;
+    }
+    return total;
+  };
+
+  Player.prototype.gradText = function (i) {
+    const g = this.S.grad[i], n = this.G.nodes[i];
+    if (isNum(g)) return fmt6(g);
+    return n.grad_norm !== null && n.grad_norm !== undefined ? `an array of norm ${fmt6(n.grad_norm)}` : fmt(g);
+  };
+  // a total that may be an array: its norm instead
+  Player.prototype.totalText = function (cs, total) {
+    return total === null ? this.gradText(cs.node) : fmt6(total);
   };
 
   Player.prototype.renderChain = function () {
@@ -860,7 +891,7 @@
       const v = this.factorValue(f);
       return `<div class="crp-factor ${lit ? "is-lit" : ""}" data-select="${f.input}" title="${esc(f.label)} = ${esc(f.formula)}">
         <div class="crp-f-label">${esc(f.label)}</div>
-        <div class="crp-f-value">${lit ? esc(fmt6(v)) : "?"}</div>
+        <div class="crp-f-value">${lit ? (isNum(v) ? esc(fmt6(v)) : "array") : "?"}</div>
         <div class="crp-f-formula">${esc(f.formula)}</div></div>`;
     };
     const pathRow = (p) => {
@@ -868,7 +899,7 @@
       if (fs.length > MAXF) fs = [...fs.slice(0, 5), `<div class="crp-factor crp-gap">… ${fs.length - 10} more …</div>`, ...fs.slice(-5)];
       const lit = p.factors.every((f) => V.done(f.node)) || V.final;
       return `<div class="crp-path">${fs.join('<span class="crp-dot" aria-hidden="true">·</span>')}
-        <span class="crp-eq">=</span><div class="crp-product ${lit ? "is-lit" : ""}">${lit ? esc(fmt6(this.pathProduct(p))) : "?"}</div></div>`;
+        <span class="crp-eq">=</span><div class="crp-product ${lit ? "is-lit" : ""}">${lit ? esc(this.pathProduct(p) === null ? "(arrays)" : fmt6(this.pathProduct(p))) : "?"}</div></div>`;
     };
     const total = this.chainTotal(cs);
     const allLit = cs.paths.every((p) => p.factors.every((f) => V.done(f.node))) || V.final;
@@ -878,8 +909,8 @@
       <div class="crp-chain-head">${esc(cs.label)} =</div>
       ${cs.paths.slice(0, MAXP).map(pathRow).join(several ? '<div class="crp-plus">+</div>' : "")}
       ${cs.paths.length > MAXP || cs.summarised ? `<p class="crp-muted">… and ${esc(String(Number(cs.path_count_text) - Math.min(MAXP, cs.paths.length)) || "more")} more paths.</p>` : ""}
-      <p class="crp-chain-total">${esc(cs.label)} = <strong>${allLit ? esc(fmt6(total)) : "?"}</strong>
-        ${allLit ? `<span class="crp-muted">(backward pass: ${esc(fmt6(this.S.grad[cs.node]))})</span>` : `<span class="crp-muted">(step on to light every box)</span>`}</p>
+      <p class="crp-chain-total">${esc(cs.label)} = <strong>${allLit ? esc(this.totalText(cs, total)) : "?"}</strong>
+        ${allLit ? `<span class="crp-muted">(backward pass: ${esc(this.gradText(cs.node))})</span>` : `<span class="crp-muted">(step on to light every box)</span>`}</p>
       ${(cs.notes || []).map((n) => `<p class="crp-muted crp-small-text">${esc(n)}</p>`).join("")}`;
   };
 
@@ -910,20 +941,20 @@
     if (G.hasGrads && G.needsGrad[n.id]) {
       const incoming = G.consumers[n.id].map(([c, port]) => {
         const l = S.local[c][port], cl = G.nodes[c].label;
-        return `<li>from <button type="button" class="crp-link" data-select="${c}">${esc(cl)}</button>: ${esc(d(G.nodes[G.output].label, cl))} × ${esc(d(cl, n.label))} = ${esc(fmt6(S.grad[c]))} × ${esc(fmt6(l))} = ${esc(fmt6(S.grad[c] * l))}</li>`;
+        return `<li>from <button type="button" class="crp-link" data-select="${c}">${esc(cl)}</button>: ${esc(d(G.nodes[G.output].label, cl))} × ${esc(d(cl, n.label))} = ${esc(this.gradText(c))} × ${esc(fmt6(l))} = ${esc(times(S.grad[c], l))}</li>`;
       }).join("");
       const sends = n.op ? n.inputs.map((i, port) => G.needsGrad[i]
-        ? `<li>to <button type="button" class="crp-link" data-select="${i}">${esc(G.nodes[i].label)}</button>: ${esc(fmt6(S.grad[n.id]))} × ${esc(fmt6(S.local[n.id][port]))} = ${esc(fmt6(S.grad[n.id] * S.local[n.id][port]))}</li>` : "").join("") : "";
+        ? `<li>to <button type="button" class="crp-link" data-select="${i}">${esc(G.nodes[i].label)}</button>: ${esc(this.gradText(n.id))} × ${esc(fmt6(S.local[n.id][port]))} = ${esc(times(S.grad[n.id], S.local[n.id][port]))}</li>` : "").join("") : "";
       grads = `<h3>Gradient</h3>
         ${n.id === G.output ? `<p>The output: the sweep starts here with ${esc(d(G.nodes[G.output].label, n.label))} = 1.</p>`
                             : `<p>Incoming (incoming gradient × local derivative, from each node that uses ${esc(n.label)}):</p><ul>${incoming}</ul>`}
-        <p class="crp-acc">Accumulated: ${esc(d(G.nodes[G.output].label, n.label))} = <strong>${esc(fmt6(S.grad[n.id]))}</strong></p>
+        <p class="crp-acc">Accumulated: ${esc(d(G.nodes[G.output].label, n.label))} = <strong>${esc(this.gradText(n.id))}</strong></p>
         ${sends ? `<p>Sends back:</p><ul>${sends}</ul>` : ""}`;
     } else if (!G.hasGrads) {
       grads = `<p class="crp-muted">Gradients not computed yet.</p>`;
     }
     const cs = this.chainFor(n.label);
-    const chain = cs ? `<h3>Chain</h3><p class="crp-chainline">${esc(cs.label)} = ${cs.paths.length === 1 ? cs.paths[0].factors.map((f) => `${esc(f.label)} <span class="crp-muted">(${esc(fmt6(this.factorValue(f)))})</span>`).join(" · ") : `sum of ${esc(cs.path_count_text)} paths`} = <strong>${esc(fmt6(this.chainTotal(cs)))}</strong></p>` : "";
+    const chain = cs ? `<h3>Chain</h3><p class="crp-chainline">${esc(cs.label)} = ${cs.paths.length === 1 ? cs.paths[0].factors.map((f) => `${esc(f.label)} <span class="crp-muted">(${esc(fmt6(this.factorValue(f)))})</span>`).join(" · ") : `sum of ${esc(cs.path_count_text)} paths`} = <strong>${esc(this.totalText(cs, this.chainTotal(cs)))}</strong></p>` : "";
     let paths = 0;
     if (G.hasGrads) {   // count paths up to the output (for the highlight's caption)
       const ways = new Array(G.nodes.length).fill(0);
@@ -932,7 +963,7 @@
       paths = ways[G.output];
     }
     box.innerHTML = `<h2>${esc(n.label)}${n.op && n.expr ? ` = ${esc(this.rhs(n.id))}` : ""}</h2>
-      <p>${kind}. Value <strong>${esc(fmt6(S.value[n.id]))}</strong>${n.shape ? ` (shape ${esc(n.shape.join("×"))}, ‖value‖ ${esc(fmt6(n.norm))})` : ""}.</p>
+      <p>${kind}. ${n.shape ? `Shape [${esc(n.shape.join("×"))}], ‖value‖ <strong>${esc(fmt6(n.norm))}</strong>` : `Value <strong>${esc(fmt6(S.value[n.id]))}</strong>`}.</p>
       ${locals ? `<h3>Local derivatives</h3><ul>${locals}</ul>` : ""}
       ${grads}${chain}
       ${G.hasGrads && n.id !== G.output ? `<p class="crp-muted">${paths === 1 ? "1 path" : paths + " paths"} from ${esc(n.label)} up to ${esc(out)}, highlighted on the graph.</p>` : ""}`;
@@ -943,8 +974,10 @@
     this.el.innerHTML = "";
   };
 
+  const players = [];   // every mounted player, for tests and for pages that drive one
   root.ChainrulePlayer = {
-    mount: (el, data) => new Player(el, data),
+    mount: (el, data) => { const p = new Player(el, data); players.push(p); return p; },
+    players,
     fmt, pretty, computeState, foldLink, makeGraph,
   };
 })(typeof window !== "undefined" ? window : globalThis);

@@ -53,7 +53,7 @@ def fmt(v, digits: int = 4) -> str:
 
 
 def _shape(n) -> str:
-    return "×".join(str(d) for d in n.shape) if n.shape else "scalar"
+    return "[" + "×".join(str(d) for d in n.shape) + "]" if n.shape else "scalar"
 
 
 def title_line(n) -> str:
@@ -65,7 +65,7 @@ def title_line(n) -> str:
 
 
 def value_line(n) -> str:
-    if n.shape is not None:
+    if n.shape is not None and not isinstance(n.value, (int, float)):
         return f"{_shape(n)}  ‖value‖ {fmt(n.norm)}"
     return f"value {fmt(n.value)}"
 

