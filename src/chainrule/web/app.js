@@ -219,6 +219,7 @@
     banner.hidden = true;
     clearProgramError();
     markStale(false);
+    state.output = data.output;
     statusLine.textContent = `✓ ${data.output} = ${fmt(data.value)}`;
     statusLine.className = "status ok";
     renderResult(data);
@@ -245,7 +246,7 @@
     if (inputs.size) {
       parts.push(el("table", { id: "grads" },
         el("thead", {}, el("tr", {}, el("th", { text: "variable" }), el("th", { class: "num", text: "value" }),
-                                       el("th", { class: "num", text: `∂${out}/∂variable` }))),
+                                       el("th", { class: "num math-head", text: `∂${out}/∂·` }))),
         el("tbody", {}, ...rows)));
     } else {
       parts.push(el("p", { class: "muted", text: `${out} is a constant: it has no inputs to differentiate.` }));
@@ -328,14 +329,19 @@
       box.replaceChildren(el("p", { class: "error", text: "Give every input a number first." }));
       return;
     }
-    const lr = Number($("#lr").value);
+    const lrText = $("#lr").value.trim();
+    if (!isNum(lrText) || Number(lrText) <= 0) {
+      box.replaceChildren(el("p", { class: "error", text: "The learning rate η must be a positive number, e.g. 0.1." }));
+      return;
+    }
+    const lr = Number(lrText);
     const params = state.inputs.filter((n) => state.learn[n]);
     if (!params.length) {
       box.replaceChildren(el("p", { class: "error", text: "Tick learn for at least one input." }));
       return;
     }
     const seq = ++state.seq;
-    const { ok, data } = await post("api/step", { program: program.value, at, lr: $("#lr").value.trim() === "" ? null : lr, params });
+    const { ok, data } = await post("api/step", { program: program.value, at, lr, params });
     if (seq !== state.seq) return;
     if (!ok) {
       box.replaceChildren(el("p", { class: "error", text: data.error }));
@@ -351,7 +357,7 @@
       el("td", { class: "num val", "data-new": n, text: fmt(data.after.at[n]) })));
     const parts = [el("div", { class: "scroll-x" }, el("table", { class: "step-table" },
       el("thead", {}, el("tr", {}, el("th", { text: "param" }), el("th", { class: "num", text: "before" }),
-        el("th", { class: "num", text: `∂${data.output}/∂p` }), el("th", { class: "num", text: "after" }))),
+        el("th", { class: "num math-head", text: `∂${data.output}/∂p` }), el("th", { class: "num", text: "after" }))),
       el("tbody", {}, ...rows)))];
     if (after === null) {
       parts.push(el("p", { class: "error", text: data.after.error }));
@@ -385,7 +391,13 @@
     line.setAttribute("points", pts.map((p) => p.join(",")).join(" "));
     line.setAttribute("vector-effect", "non-scaling-stroke");
     svg.append(line);
-    return svg;
+    for (const [x, y] of pts) {
+      const dot = document.createElementNS(ns, "circle");
+      dot.setAttribute("cx", x); dot.setAttribute("cy", y); dot.setAttribute("r", 2.5);
+      svg.append(dot);
+    }
+    return el("figure", { class: "spark-box" }, svg,
+      el("figcaption", { text: `${state.output || "loss"} after each step: ${ys.map(fmt).join(" → ")}` }));
   }
 
   function resetSteps() {
