@@ -87,6 +87,10 @@ def test_explain_gradient_matches_torch(trained, tmp_path, capsys):
     np.testing.assert_allclose(got["loss"], loss.item(), rtol=1e-9)
     with open(got["png"], "rb") as f:
         assert f.read(8) == PNG_MAGIC
+    # the listed mistakes are exactly the test digits the network gets wrong
+    wrong = np.nonzero(net(torch.from_numpy(X_te)).argmax(1).numpy() != y_te)[0].tolist()
+    assert got["misclassified"] == wrong
+    assert len(wrong) == round((1 - json.loads(stdout)["test_accuracy"]) * len(y_te))
 
 
 def test_explain_text_output_and_default_model(trained, tmp_path, capsys):

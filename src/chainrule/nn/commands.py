@@ -183,13 +183,15 @@ def cmd_digits_explain(args) -> int:
             print(f"using the model at {path} (pass --model to choose another)", file=sys.stderr)
     model, meta = digits.load_model(path)
     e = digits.explain(model, int(meta.get("seed", 0)), args.index)
+    wrong = e.misclassified
     png = plots.plot_explanation(e.image, e.grad, e.probabilities, e.label, e.prediction, e.index,
                                  os.path.join(args.out, f"digit-{e.index}.png"))
     if args.json:
         print(json.dumps({"index": e.index, "label": e.label, "prediction": e.prediction,
                           "probabilities": [round(float(p), 6) for p in e.probabilities],
                           "loss": e.loss, "grad": e.grad.tolist(), "image": e.image.tolist(),
-                          "model": path, "trained_now": trained_now, "png": png}))
+                          "model": path, "trained_now": trained_now, "png": png,
+                          "misclassified": wrong}))
         return 0
     verdict = "correct" if e.prediction == e.label else "WRONG"
     print(f"test digit #{e.index} (split seed {meta.get('seed', 0)}): label {e.label}, "
@@ -200,8 +202,8 @@ def cmd_digits_explain(args) -> int:
     for left, right in zip(digits.ascii_digit(e.image), digits.ascii_gradient(e.grad)):
         print(f"  |{left}|  |{right}|")
     print()
-    print("  +: more ink on this pixel would raise the loss (it argues against "
-          f"{e.label}); −: more ink would lower it.")
+    print(f"  +: more ink on this pixel would raise the loss (look less like a {e.label}); "
+          f"−: more ink would lower it (look more like a {e.label}).")
     print("  The same backward pass that assigns each weight its blame assigns each pixel its blame.")
     print()
     print("probabilities:")
@@ -212,4 +214,7 @@ def cmd_digits_explain(args) -> int:
         print(f"  {c}  {100 * p:6.2f}%  {'█' * int(round(30 * p))}{mark}")
     print()
     print(f"picture: {png}")
+    if wrong:
+        shown = ", ".join(str(i) for i in wrong[:12]) + (", …" if len(wrong) > 12 else "")
+        print(f"test digits this network gets wrong ({len(wrong)} of {e.n_test}): {shown}")
     return 0

@@ -180,6 +180,8 @@ class Explanation:
     probabilities: np.ndarray
     loss: float
     grad: np.ndarray         # (8, 8): ∂loss/∂pixel
+    n_test: int = 0
+    misclassified: list = field(default_factory=list)   # test indices the model gets wrong
 
 
 def explain(model, seed: int, index: int) -> Explanation:
@@ -193,6 +195,8 @@ def explain(model, seed: int, index: int) -> Explanation:
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
         raise InputError(f"--index {index} is out of range: the test set has {n} digits (0..{n - 1})")
     model.eval()
+    with no_grad():
+        wrong = np.nonzero(np.argmax(model(Tensor(X_te)).data, axis=1) != y_te)[0].tolist()
     x = Tensor(X_te[index:index + 1], requires_grad=True)
     logits = model(x)
     label = int(y_te[index])
@@ -202,7 +206,7 @@ def explain(model, seed: int, index: int) -> Explanation:
     probs /= probs.sum()
     return Explanation(index=index, image=X_te[index].reshape(SIDE, SIDE), label=label,
                        prediction=int(np.argmax(probs)), probabilities=probs, loss=loss.item(),
-                       grad=x.grad.reshape(SIDE, SIDE).copy())
+                       grad=x.grad.reshape(SIDE, SIDE).copy(), n_test=n, misclassified=wrong)
 
 
 # -- terminal pictures -------------------------------------------------------------
