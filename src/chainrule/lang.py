@@ -476,14 +476,6 @@ class _Builder:
 
 
 def _math_message(e: MathError) -> str:
-    """MathError's message, except that a plain overflow is called one (not a domain error)."""
-    op, args = e.op, e.args_
-    if all(math.isfinite(a) for a in args) and op.name in ("pow", "powc", "add", "sub", "mul", "square"):
-        x, y = args[0], args[1] if len(args) > 1 else None
-        k = args[-1] if op.param else None
-        if math.isinf(op.forward_ieee(x, None if op.param else y, k)):
-            shown = op.describe(*(f"{a:g}" for a in args))
-            return f"{shown} is too large for a float (overflow)"
     return str(e)
 
 

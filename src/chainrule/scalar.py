@@ -27,12 +27,15 @@ _enabled = autodiff._state  # read on every op: no function call
 class MathError(ChainruleError, ArithmeticError, ValueError):
     """An operation has no finite value at these inputs (log of a negative, 1/0, overflow)."""
 
-    def __init__(self, op: Op, args: tuple, names: tuple = ()):
-        self.op, self.args_, self.names = op, args, names
-        shown = ", ".join(_num(a) for a in args)
+    def __init__(self, op: Op, args: tuple, names: tuple = (), overflow: bool = False):
+        self.op, self.args_, self.names, self.overflow = op, args, names, overflow
         where = f" (at {', '.join(n for n in names if n)})" if any(names) else ""
-        why = f": {op.domain}" if op.domain else ": the result is not a finite number"
-        super().__init__(f"{op.name}({shown}) is undefined{why}{where}")
+        if overflow:
+            msg = f"{op.describe(*(_num(a) for a in args))} is too large for a float (overflow)"
+        else:
+            why = f": {op.domain}" if op.domain else ": the result is not a finite number"
+            msg = f"{op.name}({', '.join(_num(a) for a in args)}) is undefined{why}"
+        super().__init__(msg + where)
 
 
 def _num(x) -> str:
@@ -45,11 +48,12 @@ def _make(op: Op, a: "Value", b: "Value | None", k) -> "Value":
         data = op.f(a.data, None if b is None else b.data, k)
         if data - data != 0.0:  # inf or nan without an exception, e.g. 1e308 * 10
             raise OverflowError
-    except (ArithmeticError, ValueError):
+    except (ArithmeticError, ValueError) as e:
         args = (a.data,) if b is None else (a.data, b.data)
         if k is not None:
             args += (k,)
-        raise MathError(op, args, (a.name, None if b is None else b.name)) from None
+        raise MathError(op, args, (a.name, None if b is None else b.name),
+                        overflow=isinstance(e, OverflowError)) from None
     out = Value.__new__(Value)
     out.data = data
     out.grad = 0.0
