@@ -134,6 +134,13 @@ def test_user_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
     assert message in err and err.count("\n") == 1
 
 
+def test_unwritable_out_dir_is_a_user_error_before_training(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("in the way")
+    assert main(["train", "digits", "--out", str(tmp_path / "a-file")]) == 2
+    cap = capsys.readouterr()
+    assert "cannot write into --out" in cap.err and "epoch" not in cap.out
+
+
 def test_explain_index_out_of_range_and_foreign_model(trained, tmp_path, capsys):
     _, stdout, _ = trained
     path = json.loads(stdout)["model"]

@@ -130,18 +130,37 @@ class _Progress:
 def _train_and_save(hidden, epochs, lr, batch_size, seed, out, quiet):
     from . import digits, plots
 
+    with _writing(out):
+        os.makedirs(out, exist_ok=True)          # fail now, not after training
     n_train = len(digits.load_split(seed)[0])
     steps = epochs * -(-n_train // batch_size) if batch_size > 0 and epochs > 0 else 0
     with _Progress(steps, epochs, quiet) as progress:
         result = digits.train(hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                               on_step=progress.step, on_epoch=progress.epoch)
-    files = {
-        "model": digits.save_model(result, os.path.join(out, MODEL_FILE)),
-        "curves": plots.plot_training(result.history, os.path.join(out, CURVES_FILE)),
-        "gradient_norms": plots.plot_grad_norms(result.grad_norms, result.steps_per_epoch,
-                                                os.path.join(out, NORMS_FILE)),
-    }
+    with _writing(out):
+        files = {
+            "model": digits.save_model(result, os.path.join(out, MODEL_FILE)),
+            "curves": plots.plot_training(result.history, os.path.join(out, CURVES_FILE)),
+            "gradient_norms": plots.plot_grad_norms(result.grad_norms, result.steps_per_epoch,
+                                                    os.path.join(out, NORMS_FILE)),
+        }
     return result, files
+
+
+class _writing:
+    """Turn a failure to write into --out (permissions, a file in the way, a full disk) into a user error."""
+
+    def __init__(self, out: str):
+        self.out = out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if kind is not None and issubclass(kind, OSError):
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            raise InputError(f"cannot write into --out {self.out!r}{where}: {e.strerror or e}") from None
+        return False
 
 
 def cmd_train_digits(args) -> int:
@@ -184,8 +203,9 @@ def cmd_digits_explain(args) -> int:
     model, meta = digits.load_model(path)
     e = digits.explain(model, int(meta.get("seed", 0)), args.index)
     wrong = e.misclassified
-    png = plots.plot_explanation(e.image, e.grad, e.probabilities, e.label, e.prediction, e.index,
-                                 os.path.join(args.out, f"digit-{e.index}.png"))
+    with _writing(args.out):
+        png = plots.plot_explanation(e.image, e.grad, e.probabilities, e.label, e.prediction, e.index,
+                                     os.path.join(args.out, f"digit-{e.index}.png"))
     if args.json:
         print(json.dumps({"index": e.index, "label": e.label, "prediction": e.prediction,
                           "probabilities": [round(float(p), 6) for p in e.probabilities],
