@@ -1,0 +1,43 @@
+"""``Tensor``: a NumPy array that remembers how it was computed.
+
+The same engine as :class:`~chainrule.scalar.Value`: the op table
+(:mod:`chainrule.ops`) knows every derivative, :mod:`chainrule.autodiff`
+walks the graph. A tensor node only adds what arrays need:
+
+* **broadcasting**: an input that was broadcast gets its gradient summed back
+  to its own shape (``_unbroadcast``);
+* **structural ops** (matmul, sums, reshapes, indexing, softmax, ...): rows of
+  ``ops.TENSOR_OPS``, each with a vector-Jacobian product per input, because
+  their Jacobians are not diagonal;
+* **speed**: one object per op with ``__slots__``, no closures; inputs that
+  don't require grad get no gradient work; a gradient that just passes through
+  (``a + b``) is handed on without a copy, and buffers this sweep allocated
+  itself are added to in place.
+
+Names follow PyTorch: ``tensor``, ``requires_grad``, ``backward``, ``grad``,
+``detach``, ``no_grad``, ``sum(dim, keepdim)``, ``cat``, ``clamp``, ...
+Modules: ``core`` (the node and ``Tensor``), ``functions`` (factories and
+module functions), ``checks`` (argument checks and their errors).
+
+Differences: the default dtype is float64 (float32 on request), ``max(dim)``
+returns the values only (use ``argmax`` for indices), and tensors are always
+on the CPU.
+"""
+from ..autodiff import enable_grad, is_grad_enabled, no_grad
+from .checks import BackwardError, ShapeError
+from .core import _FORWARD, _LOCAL, Tensor, _unbroadcast, clamp, clip, matmul
+from .functions import (abs, amax, amin, apply, arange, cat, concatenate, cos, cross_entropy, exp, eye,
+                        float32, float64, from_numpy, full, leaky_relu, linear, linspace, log,
+                        log_softmax, logsumexp, maximum, mean, minimum, ones, ones_like, permute, pow,
+                        rand, randn, relu, reshape, sigmoid, sin, softmax, sqrt, square, stack, sum,
+                        tanh, tensor, transpose, where, zeros, zeros_like)
+
+__all__ = [
+    "Tensor", "tensor", "from_numpy", "zeros", "ones", "zeros_like", "ones_like", "full", "eye",
+    "arange", "linspace", "randn", "rand", "float32", "float64", "no_grad", "enable_grad",
+    "is_grad_enabled", "ShapeError", "BackwardError", "apply",
+    "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu", "abs", "sin", "cos", "square",
+    "pow", "maximum", "minimum", "matmul", "linear", "sum", "mean", "amax", "amin", "reshape",
+    "transpose", "permute", "cat", "concatenate", "stack", "where", "clip", "clamp", "softmax",
+    "log_softmax", "logsumexp", "cross_entropy",
+]

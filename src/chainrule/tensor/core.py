@@ -1,0 +1,872 @@
+"""The tensor node: ``Tensor``, how ops build nodes, and how a node sends its gradient back.
+
+See :mod:`chainrule.tensor` for the overview.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import autodiff
+from ..autodiff import next_seq, run_backward
+from ..errors import InputError
+from ..ops import NUMPY_FUNCS, OPS, TENSOR_OPS, Op, _compile
+from ..trace import active_record
+from .checks import (BackwardError, ShapeError, _count, _dim, _dtype, _nonempty, _reduce_k, _repeats,
+                     _reshape_target, _shape_arg)
+
+__all__ = ["Tensor", "matmul", "clamp", "clip"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_ndarray = np.ndarray
+_new = object.__new__
+_state = autodiff._state          # read on every op: no function call
+
+
+# --------------------------------------------------------------------------
+# The node
+# --------------------------------------------------------------------------
+
+def _unbroadcast(c, shape):
+    """Sum a gradient of the broadcast shape back to an input's ``shape``."""
+    extra = c.ndim - len(shape)
+    if extra > 0:
+        c = c.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and c.shape[i] != 1)
+    if axes:
+        c = c.sum(axis=axes, keepdims=True)
+    if c.__class__ is not _ndarray:
+        c = np.asarray(c)
+    return c
+
+
+def _send(p, c, g, inplace):
+    """Add contribution ``c`` (computed from the incoming ``g``) to input ``p``'s buffer.
+
+    A buffer this sweep allocated for ``p`` alone is "owned" and may be added
+    to in place; ``g`` passed straight through, or a view of it, is shared
+    with other nodes and must never be written to.
+    """
+    d = p.data
+    if c.__class__ is not _ndarray:
+        c = np.asarray(c)
+    if c.shape != d.shape:
+        try:
+            c = _unbroadcast(c, d.shape)
+        except (ValueError, IndexError):
+            raise ShapeError(f"gradient of shape {c.shape} does not fit an input of shape {d.shape}") from None
+    if c.dtype != d.dtype:
+        c = c.astype(d.dtype)
+    buf = p._g
+    if buf is None:
+        p._g = c
+        p._gown = c is not g and c.base is None
+    elif inplace and p._gown:
+        buf += c
+    else:
+        p._g = buf + c
+        p._gown = True
+    return c
+
+
+# Elementwise rows, compiled for arrays.  The expressions are the rows' own
+# (ops.OPS[...].forward / .grads); only ``where`` gets a faster NumPy spelling:
+# np.where picks per element, which is slow on random masks, while a 1-or-0
+# choice is just the boolean mask (and g * mask keeps g's dtype).
+def _where(c, a, b):
+    if a.__class__ is float and b.__class__ is float and a == 1.0 and b == 0.0:
+        return c
+    return np.where(c, a, b)
+
+
+_TENSOR_FUNCS = dict(NUMPY_FUNCS, where=_where)
+
+
+def _local(expr: str):
+    """A plain constant (add: 1, sub: 1 and −1, neg: −1) needs no array work; else compile."""
+    try:
+        return float(expr)
+    except ValueError:
+        return _compile(expr, "x, y, k, out", _TENSOR_FUNCS)
+
+
+_LOCAL = {name: tuple(_local(e) for e in op.grads) for name, op in OPS.items()}
+# forwards computed branch-free; the same function as the row's forward (tests check it)
+_FORWARD = {name: op.np_f for name, op in OPS.items()}
+_FORWARD["relu"] = lambda x, y, k: np.maximum(x, 0.0)
+
+
+class Tensor:
+    """An n-dimensional array node: ``data`` (a NumPy array), ``grad``, and how it was made.
+
+    ``Tensor(data, requires_grad=False, dtype=None, name=None)`` copies
+    ``data``; floats default to float64, a float32 array stays float32,
+    integers become int64 (they cannot require grad). Arithmetic with tensors,
+    Python numbers or arrays builds the graph; ``loss.backward()`` fills the
+    ``.grad`` of every leaf that requires grad (adding to what is there, as in
+    PyTorch: call ``zero_grad()`` between steps).
+    """
+
+    __slots__ = ("data", "grad", "name", "requires_grad", "_op", "_prev", "_xs", "_k", "_seq", "_g",
+                 "_gown", "_retain", "__weakref__")
+    __array_ufunc__ = None        # ndarray (op) Tensor defers to Tensor's reflected operator
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        arr = _to_array(data, dtype, copy=True)
+        self.data = arr
+        self.grad = None
+        self.name = name
+        self.requires_grad = False
+        self._op = None
+        self._prev = self._xs = ()
+        self._k = None
+        self._seq = next_seq()
+        self._g = None
+        self._gown = False
+        self._retain = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -- graph protocol (autodiff.py) -------------------------------------
+    def _parents(self):
+        return self._prev
+
+    def _backprop(self, record):
+        g = self._g
+        self._g = None
+        op = self._op
+        if op is None or self._retain:
+            grad = self.grad
+            if grad is None:
+                self.grad = g if self._gown and op is None else g.copy()
+            else:
+                self.grad = grad + g
+            if op is None:
+                if record is not None:
+                    record.append((self, g, ()))
+                return
+        inplace = record is None
+        prev, xs, k, out = self._prev, self._xs, self._k, self.data
+        if op.__class__ is Op:                      # elementwise row: δ ⊙ local derivative
+            a = prev[0]
+            x = xs[0]
+            y = xs[1] if len(xs) == 2 else None
+            d0, *d1 = _LOCAL[op.name]
+            ca = cb = None
+            if a.requires_grad:
+                if d0.__class__ is not float:
+                    ca = g * d0(x, y, k, out)
+                elif d0 == 1.0:
+                    ca = g
+                elif d0 == -1.0:
+                    ca = -g
+                else:
+                    ca = g * d0
+                ca = _send(a, ca, g, inplace)
+            if y is not None:
+                b = prev[1]
+                if b.requires_grad:
+                    d1 = d1[0]
+                    if d1.__class__ is not float:
+                        cb = g * d1(x, y, k, out)
+                    elif d1 == 1.0:
+                        cb = g
+                    elif d1 == -1.0:
+                        cb = -g
+                    else:
+                        cb = g * d1
+                    cb = _send(b, cb, g, inplace)
+            if record is not None:
+                record.append((self, g, (ca, cb) if y is not None else (ca,)))
+            return
+        vjp = op.vjp                                 # structural row: its vector-Jacobian products
+        if op.arity < 0:
+            sent = tuple(_send(p, c, g, inplace) if p.requires_grad else None
+                         for p, c in zip(prev, vjp[0](g, xs, k, out)))
+        elif len(prev) == 1:
+            sent = (_send(prev[0], vjp[0](g, xs, k, out), g, inplace),)
+        else:
+            sent = []
+            i = 0
+            for p in prev:
+                sent.append(_send(p, vjp[i](g, xs, k, out), g, inplace) if p.requires_grad else None)
+                i += 1
+        if record is not None:
+            record.append((self, g, sent))
+
+    # -- user API: gradients ------------------------------------------------
+    def backward(self, gradient=None) -> None:
+        """Fill ``.grad`` of every leaf this tensor depends on (adds to existing grads).
+
+        A tensor with more than one element needs ``gradient`` (∂L/∂self, same
+        shape), exactly as in PyTorch.
+        """
+        if not self.requires_grad:
+            raise BackwardError(
+                f"{self._label()} does not require grad and has no grad_fn: it was made from tensors "
+                "that don't require grad, or inside no_grad(); set requires_grad=True on the inputs")
+        d = self.data
+        if gradient is None:
+            if d.size != 1:
+                raise BackwardError(
+                    f"grad can be implicitly created only for scalar outputs: this tensor has shape "
+                    f"{tuple(d.shape)}; reduce it (e.g. .sum() or .mean()) or pass "
+                    f"backward(gradient=...) of shape {tuple(d.shape)}")
+            seed = np.ones_like(d)
+        else:
+            seed = np.array(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=d.dtype)
+            if seed.shape != d.shape:
+                raise ShapeError(f"backward: gradient has shape {tuple(seed.shape)} but the tensor has "
+                                 f"shape {tuple(d.shape)}; they must match")
+        self._gown = True               # seed is our own copy
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            run_backward(self, seed, active_record())
+
+    def zero_grad(self) -> None:
+        """Forget this tensor's gradient (``grad = None``, as PyTorch's set_to_none)."""
+        self.grad = None
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self.data.dtype not in _FLOATS:
+            raise InputError(f"only floating-point tensors can require gradients, this one is "
+                             f"{self.data.dtype}; make it with dtype=float32 or float64")
+        if self._op is not None and not requires_grad:
+            raise InputError("requires_grad can only be switched off on a leaf tensor; use .detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> "Tensor":
+        """Keep ``.grad`` for this non-leaf tensor too (leaves always keep theirs)."""
+        self._retain = self._op is not None
+        return self
+
+    def detach(self) -> "Tensor":
+        """The same numbers (shared memory), cut off from the graph."""
+        return _leaf(self.data, self.name)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._op is None
+
+    @property
+    def op(self) -> str | None:
+        return None if self._op is None else self._op.name
+
+    @property
+    def inputs(self) -> tuple:
+        return self._prev
+
+    @property
+    def grad_fn(self) -> str | None:
+        return self.op
+
+    # -- user API: data ---------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def size(self, dim: int | None = None):
+        return self.data.shape if dim is None else self.data.shape[_dim(dim, self.data.ndim, "size")]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise InputError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def numpy(self) -> np.ndarray:
+        """The data array (shared memory, like PyTorch's ``.numpy()``)."""
+        return self.data
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                             "use .any() or .all()")
+        return bool(self.data.item())
+
+    def any(self) -> bool:
+        return bool(self.data.any())
+
+    def all(self) -> bool:
+        return bool(self.data.all())
+
+    __hash__ = object.__hash__
+
+    def _label(self) -> str:
+        return self.name or (f"the {self._op.name} output" if self._op else f"tensor of shape {self.shape}")
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        extra = []
+        if self.data.dtype != np.float64:
+            extra.append(f"dtype={self.data.dtype}")
+        if self._op is not None:
+            extra.append(f"grad_fn={self._op.name}")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        if self.name:
+            extra.append(f"name={self.name!r}")
+        return "tensor(" + body + "".join(", " + e for e in extra) + ")"
+
+    # -- dtype ------------------------------------------------------------------
+    def to(self, dtype) -> "Tensor":
+        dt = _dtype(dtype)
+        if dt == self.data.dtype:
+            return self
+        return _apply(_CAST, (self,), (self.data,), dt)
+
+    def float(self) -> "Tensor":
+        return self.to(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(np.float64)
+
+    # -- in-place updates (outside the graph) -----------------------------------
+    def _inplace(self, what):
+        if self.requires_grad and _state["enabled"]:
+            raise InputError(
+                f"{what} on a tensor that requires grad would hide the change from backward(); "
+                "do it inside `with no_grad():` (e.g. for a parameter update)")
+
+    def __iadd__(self, other):
+        self._inplace("an in-place +=")
+        self.data += _raw(other)
+        return self
+
+    def __isub__(self, other):
+        self._inplace("an in-place -=")
+        self.data -= _raw(other)
+        return self
+
+    def __imul__(self, other):
+        self._inplace("an in-place *=")
+        self.data *= _raw(other)
+        return self
+
+    def __itruediv__(self, other):
+        self._inplace("an in-place /=")
+        self.data /= _raw(other)
+        return self
+
+    def add_(self, other, alpha: float = 1.0):
+        self._inplace("add_")
+        o = _raw(other)
+        self.data += o if alpha == 1.0 else alpha * o
+        return self
+
+    def sub_(self, other, alpha: float = 1.0):
+        return self.add_(other, -alpha)
+
+    def mul_(self, other):
+        self._inplace("mul_")
+        self.data *= _raw(other)
+        return self
+
+    def zero_(self):
+        self._inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value):
+        self._inplace("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, src):
+        self._inplace("copy_")
+        self.data[...] = _raw(src)
+        return self
+
+    def __setitem__(self, key, value):
+        self._inplace("item assignment")
+        self.data[_index_key(key)] = _raw(value)
+
+    # -- arithmetic ---------------------------------------------------------------
+    def __add__(self, other):
+        return _binary(_ADD, self, other)
+
+    def __radd__(self, other):
+        return _binary(_ADD, _lift(other, self), self)
+
+    def __sub__(self, other):
+        return _binary(_SUB, self, other)
+
+    def __rsub__(self, other):
+        return _binary(_SUB, _lift(other, self), self)
+
+    def __mul__(self, other):
+        return _binary(_MUL, self, other)
+
+    def __rmul__(self, other):
+        return _binary(_MUL, _lift(other, self), self)
+
+    def __truediv__(self, other):
+        return _binary(_DIV, self, other)
+
+    def __rtruediv__(self, other):
+        return _binary(_DIV, _lift(other, self), self)
+
+    def __neg__(self):
+        return _unary(_NEG, self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, other):
+        if isinstance(other, numbers.Real) and not isinstance(other, bool):
+            if other == 2:
+                return _unary(_SQUARE, self)
+            return _unary(_POWC, self, float(other))
+        return _binary(_POW, self, other)
+
+    def __rpow__(self, other):
+        return _binary(_POW, _lift(other, self), self)
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(_lift(other, self), self)
+
+    def __abs__(self):
+        return _unary(OPS["abs"], self)
+
+    # comparisons give plain boolean tensors (no gradient flows through them)
+    def __lt__(self, other):
+        return _leaf(self.data < _raw(other))
+
+    def __le__(self, other):
+        return _leaf(self.data <= _raw(other))
+
+    def __gt__(self, other):
+        return _leaf(self.data > _raw(other))
+
+    def __ge__(self, other):
+        return _leaf(self.data >= _raw(other))
+
+    def __eq__(self, other):
+        return _leaf(self.data == _raw(other))
+
+    def __ne__(self, other):
+        return _leaf(self.data != _raw(other))
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    def maximum(self, other):
+        return _binary(OPS["maximum"], self, other)
+
+    def minimum(self, other):
+        return _binary(OPS["minimum"], self, other)
+
+    def leaky_relu(self, negative_slope: float = 0.01):
+        return _unary(OPS["leaky_relu"], self, float(negative_slope))
+
+    def clamp(self, min=None, max=None):  # noqa: A002 (PyTorch's names)
+        return clamp(self, min, max)
+
+    clip = clamp
+
+    def matmul(self, other):
+        return matmul(self, other)
+
+    # -- reductions -----------------------------------------------------------
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        k = _reduce_k(self, "sum", dim, keepdim, axis, keepdims)
+        return _apply(_SUM, (self,), (self.data,), k)
+
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        k = _reduce_k(self, "mean", dim, keepdim, axis, keepdims)
+        if self.data.size == 0:
+            raise ShapeError("mean: the tensor is empty")
+        return _apply(_MEAN, (self,), (self.data,), k)
+
+    def amax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        k = _reduce_k(self, "max", dim, keepdim, axis, keepdims)
+        _nonempty(self, "max", k[0])
+        return _apply(_AMAX, (self,), (self.data,), k)
+
+    def amin(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        k = _reduce_k(self, "min", dim, keepdim, axis, keepdims)
+        _nonempty(self, "min", k[0])
+        return _apply(_AMIN, (self,), (self.data,), k)
+
+    # PyTorch's max(dim) also returns indices; here it is the values (use argmax)
+    max = amax
+    min = amin
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        d = None if dim is None else _dim(dim, self.ndim, "argmax")
+        return _leaf(np.argmax(self.data, axis=d, keepdims=keepdim if d is not None else False))
+
+    def argmin(self, dim=None, keepdim: bool = False):
+        d = None if dim is None else _dim(dim, self.ndim, "argmin")
+        return _leaf(np.argmin(self.data, axis=d, keepdims=keepdim if d is not None else False))
+
+    def var(self, dim=None, keepdim: bool = False, *, correction: int = 1, unbiased=None):
+        if unbiased is not None:
+            correction = 1 if unbiased else 0
+        dims, _ = _reduce_k(self, "var", dim, True, None, None)
+        n = _count(self.shape, dims)
+        centred = self - self.mean(dims, keepdim=True)
+        return (centred * centred).sum(dims, keepdim=keepdim) / max(n - correction, 0)
+
+    def std(self, dim=None, keepdim: bool = False, *, correction: int = 1, unbiased=None):
+        return self.var(dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
+
+    def norm(self):
+        """The Euclidean (Frobenius) norm, ‖x‖ = √Σx²."""
+        return (self * self).sum().sqrt()
+
+    def softmax(self, dim: int = -1):
+        return _apply(_SOFTMAX, (self,), (self.data,), _dim(dim, self.ndim, "softmax"))
+
+    def log_softmax(self, dim: int = -1):
+        return _apply(_LOG_SOFTMAX, (self,), (self.data,), _dim(dim, self.ndim, "log_softmax"))
+
+    def logsumexp(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        k = _reduce_k(self, "logsumexp", dim, keepdim, axis, keepdims)
+        return _apply(_LOGSUMEXP, (self,), (self.data,), k)
+
+    # -- shapes ------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = _shape_arg(shape)
+        try:
+            target = _reshape_target(self.data.shape, shape)
+        except ValueError:
+            raise ShapeError(f"reshape: cannot reshape a tensor of shape {self.shape} "
+                             f"({self.data.size} elements) into {tuple(shape)}") from None
+        if target == self.data.shape:
+            return self
+        return _apply(_RESHAPE, (self,), (self.data,), target)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        nd = self.ndim
+        if nd == 0:
+            return self.reshape(1)
+        s, e = _dim(start_dim, nd, "flatten"), _dim(end_dim, nd, "flatten")
+        shape = self.shape
+        return self.reshape(shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        d = _dim(dim, self.ndim, "squeeze")
+        if self.shape[d] != 1:
+            return self
+        return self.reshape(self.shape[:d] + self.shape[d + 1:])
+
+    def unsqueeze(self, dim: int):
+        d = _dim(dim, self.ndim + 1, "unsqueeze")
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+    def transpose(self, dim0: int = -2, dim1: int = -1):
+        nd = self.ndim
+        if nd < 2 and dim0 in (-2, -1) and dim1 in (-2, -1):
+            return self
+        d0, d1 = _dim(dim0, nd, "transpose"), _dim(dim1, nd, "transpose")
+        if d0 == d1:
+            return self
+        return _apply(_TRANSPOSE, (self,), (self.data,), (d0, d1))
+
+    def permute(self, *dims):
+        dims = _shape_arg(dims)
+        nd = self.ndim
+        perm = tuple(_dim(d, nd, "permute") for d in dims)
+        if sorted(perm) != list(range(nd)):
+            raise ShapeError(f"permute: {tuple(dims)} is not a permutation of the {nd} dims of shape {self.shape}")
+        return _apply(_PERMUTE, (self,), (self.data,), perm)
+
+    @property
+    def T(self):
+        nd = self.ndim
+        if nd < 2:
+            return self
+        if nd == 2:
+            return _apply(_TRANSPOSE, (self,), (self.data,), (0, 1))
+        return _apply(_PERMUTE, (self,), (self.data,), tuple(range(nd - 1, -1, -1)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def expand(self, *shape):
+        shape = _shape_arg(shape)
+        nd = len(shape)
+        if nd < self.ndim:
+            raise ShapeError(f"expand: cannot expand shape {self.shape} to fewer dims {tuple(shape)}")
+        own = (1,) * (nd - self.ndim) + self.shape
+        target = tuple(o if s == -1 else s for s, o in zip(shape, own))
+        try:
+            np.broadcast_shapes(own, target)
+            if np.broadcast_shapes(own, target) != target:
+                raise ValueError
+        except ValueError:
+            raise ShapeError(f"expand: cannot expand shape {self.shape} to {tuple(shape)}") from None
+        return _apply(_EXPAND, (self,), (self.data,), target)
+
+    broadcast_to = expand
+
+    def __getitem__(self, key):
+        key = _index_key(key)
+        try:
+            data = self.data[key]
+        except IndexError as e:
+            raise ShapeError(f"indexing a tensor of shape {self.shape}: {e}") from None
+        return _make(_INDEX, (self,), (self.data,), data, (key, _repeats(key)))
+
+
+# -- elementwise methods, one per op row -------------------------------------
+
+def _unary_method(name):
+    op = OPS[name]
+
+    def method(self):
+        return _unary(op, self)
+    method.__name__ = name
+    method.__doc__ = f"{name}, elementwise: local derivative {op.text[0].format(x='x', out='out')}."
+    return method
+
+
+for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "square"):
+    setattr(Tensor, _name, _unary_method(_name))
+Tensor.abs = _unary_method("abs")
+Tensor.neg = _unary_method("neg")
+
+
+# --------------------------------------------------------------------------
+# Building nodes
+# --------------------------------------------------------------------------
+
+_ADD, _SUB, _MUL, _DIV, _NEG = OPS["add"], OPS["sub"], OPS["mul"], OPS["div"], OPS["neg"]
+_POW, _POWC, _SQUARE = OPS["pow"], OPS["powc"], OPS["square"]
+T = TENSOR_OPS
+_MATMUL, _LINEAR, _SUM, _MEAN, _AMAX, _AMIN = (T["matmul"], T["linear"], T["sum"], T["mean"],
+                                               T["amax"], T["amin"])
+_RESHAPE, _TRANSPOSE, _PERMUTE, _EXPAND, _INDEX = (T["reshape"], T["transpose"], T["permute"],
+                                                   T["expand"], T["index"])
+_CAT, _STACK, _WHERE, _CLIP = T["cat"], T["stack"], T["where"], T["clip"]
+_SOFTMAX, _LOG_SOFTMAX, _LOGSUMEXP, _XENT, _CAST = (T["softmax"], T["log_softmax"], T["logsumexp"],
+                                                    T["cross_entropy"], T["cast"])
+del T
+
+
+def _make(op, prev, xs, data, k):
+    """A new node holding ``data``; it joins the graph if grad mode is on and an input needs grad."""
+    if data.__class__ is not _ndarray:
+        data = np.asarray(data)
+    out = _new(Tensor)
+    out.data = data
+    out.grad = None
+    out.name = None
+    out._seq = next_seq()
+    out._g = None
+    out._gown = False
+    out._retain = False
+    if _state["enabled"]:
+        for p in prev:
+            if p.requires_grad:
+                out.requires_grad = True
+                out._op = op
+                out._prev = prev
+                out._xs = xs
+                out._k = k
+                return out
+    out.requires_grad = False
+    out._op = None
+    out._prev = out._xs = ()
+    out._k = None
+    return out
+
+
+def _leaf(data, name=None) -> Tensor:
+    if data.__class__ is not _ndarray:
+        data = np.asarray(data)
+    out = _new(Tensor)
+    out.data = data
+    out.grad = None
+    out.name = name
+    out.requires_grad = False
+    out._op = None
+    out._prev = out._xs = ()
+    out._k = None
+    out._seq = next_seq()
+    out._g = None
+    out._gown = False
+    out._retain = False
+    return out
+
+
+def _apply(op, prev, xs, k):
+    """Run a structural row forward and make the node."""
+    return _make(op, prev, xs, op.forward(xs, k), k)
+
+
+def _unary(op, a, k=None):
+    x = a.data
+    return _make(op, (a,), (x,), _FORWARD[op.name](x, None, k), k)
+
+
+def _binary(op, a, b):
+    if b.__class__ is not Tensor:
+        b = _lift(b, a)
+    x, y = a.data, b.data
+    try:
+        data = _FORWARD[op.name](x, y, None)
+    except ValueError:
+        raise ShapeError(f"{op.name}: shapes {x.shape} and {y.shape} cannot be broadcast together "
+                         "(trailing dims must be equal or 1)") from None
+    return _make(op, (a, b), (x, y), data, None)
+
+
+def _lift(v, like: Tensor) -> Tensor:
+    """A constant operand as a tensor: numbers and arrays take ``like``'s dtype (float32 stays float32)."""
+    if v.__class__ is Tensor:
+        return v
+    if isinstance(v, Tensor):
+        return v
+    dt = like.data.dtype
+    if dt not in _FLOATS:
+        dt = None
+    try:
+        if isinstance(v, np.ndarray) and v.dtype.kind not in "fiub":
+            raise TypeError
+        arr = np.asarray(v, dtype=dt)
+    except (TypeError, ValueError):
+        raise InputError(f"cannot combine a tensor with {type(v).__name__} {v!r}: expected a number, "
+                         "an array or a Tensor") from None
+    return _leaf(arr)
+
+
+def _raw(v):
+    return v.data if isinstance(v, Tensor) else v
+
+
+def _to_array(data, dtype, copy: bool) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.data
+    dt = _dtype(dtype)
+    try:
+        if dt is not None:
+            arr = np.array(data, dtype=dt, copy=copy)
+        else:
+            arr = np.array(data, copy=copy)
+            k = arr.dtype.kind
+            if k == "f":
+                if arr.dtype not in _FLOATS:
+                    arr = arr.astype(np.float64)
+            elif k in "iu":
+                arr = arr.astype(np.int64, copy=False)
+            elif k != "b":
+                raise TypeError
+    except (TypeError, ValueError):
+        raise InputError(f"tensor(data) needs numbers (nested lists of equal length, or an array), "
+                         f"got {type(data).__name__}") from None
+    if dt is not None and dt.kind not in "fiub":
+        raise InputError(f"unsupported dtype {dt}: use float32 or float64")
+    return arr
+
+
+def _index_key(key):
+    """Tensors inside an index become their arrays; float index tensors with whole values become ints."""
+    if isinstance(key, tuple):
+        return tuple(_index_part(k) for k in key)
+    return _index_part(key)
+
+
+def _index_part(k):
+    if isinstance(k, Tensor):
+        k = k.data
+    if isinstance(k, list):
+        k = np.asarray(k)
+    if isinstance(k, np.ndarray) and k.dtype.kind == "f":
+        if not np.all(k == np.round(k)):
+            raise InputError("an index tensor must hold whole numbers or booleans")
+        k = k.astype(np.int64)
+    return k
+
+
+def _as_tensor(t, like=None) -> Tensor:
+    if isinstance(t, Tensor):
+        return t
+    if like is not None:
+        return _lift(t, like)
+    return _leaf(_to_array(t, None, copy=False))
+
+
+def _pair(a, b):
+    if isinstance(a, Tensor):
+        return a, _as_tensor(b, a)
+    if isinstance(b, Tensor):
+        return _lift(a, b), b
+    return _as_tensor(a), _as_tensor(b)
+
+
+def matmul(input, other) -> Tensor:  # noqa: A002
+    """``input @ other`` with NumPy/PyTorch rules for 1-D and batched operands."""
+    a, b = _pair(input, other)
+    x, y = a.data, b.data
+    if x.ndim == 0 or y.ndim == 0:
+        raise ShapeError(f"matmul: both operands need at least 1 dim, got shapes {x.shape} and {y.shape} "
+                         "(use * to multiply by a scalar)")
+    kx = x.shape[-1]
+    ky = y.shape[-2] if y.ndim > 1 else y.shape[0]
+    if kx != ky:
+        raise ShapeError(f"matmul: shapes {x.shape} and {y.shape} don't fit: the left's last dim ({kx}) "
+                         f"must equal the right's {'second-to-last' if y.ndim > 1 else 'only'} dim ({ky})")
+    try:
+        data = np.matmul(x, y)
+    except ValueError:
+        raise ShapeError(f"matmul: batch dims of shapes {x.shape} and {y.shape} cannot be broadcast together") from None
+    return _make(_MATMUL, (a, b), (x, y), data, None)
+
+
+def clamp(input, min=None, max=None) -> Tensor:  # noqa: A001,A002
+    """Limit values to [min, max]; the gradient passes where min ≤ x ≤ max (bounds included)."""
+    x = _as_tensor(input)
+    if min is None and max is None:
+        raise InputError("clamp: give at least one of min and max")
+    lo = None if min is None else _raw(min)
+    hi = None if max is None else _raw(max)
+    if isinstance(lo, np.ndarray) or isinstance(hi, np.ndarray):
+        if isinstance(min, Tensor) and min.requires_grad or isinstance(max, Tensor) and max.requires_grad:
+            raise InputError("clamp: tensor bounds that require grad are not supported; "
+                             "use maximum/minimum")
+    return _apply(_CLIP, (x,), (x.data,), (lo, hi))
+
+
+clip = clamp
