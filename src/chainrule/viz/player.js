@@ -291,9 +291,8 @@
       </div>`;
     this.q = (s) => this.el.querySelector(s);
     this.svg = this.q(".crp-svg");
-    this.el.addEventListener("click", (e) => this.onClick(e));
-    this.el.addEventListener("input", (e) => this.onInput(e));
-    this.el.addEventListener("change", (e) => this.onInput(e));
+    this.handlers = {click: (e) => this.onClick(e), input: (e) => this.onInput(e), change: (e) => this.onInput(e)};
+    for (const [type, fn] of Object.entries(this.handlers)) this.el.addEventListener(type, fn);
     this.svg.addEventListener("keydown", (e) => {
       const g = e.target.closest && e.target.closest("[data-key]");
       if (g && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); e.stopPropagation(); this.activate(g.dataset.key); }
@@ -316,7 +315,7 @@
     const lo = +(v - span).toPrecision(3), hi = +(v + span).toPrecision(3);
     const id = `crp-in-${n.id}`;
     const learn = this.G.hasGrads
-      ? `<label class="crp-learn" title="${PARAM_HINT}"><input type="checkbox" data-param="${n.id}" ${this.params.has(n.label) ? "checked" : ""}> learn</label>` : "";
+      ? `<label class="crp-learn" title="${PARAM_HINT}"><input type="checkbox" data-param="${n.id}" ${this.params.has(n.label) ? "checked" : ""} aria-label="learn ${esc(n.label)}"><span class="crp-learn-word"> learn</span></label>` : "";
     return `<div class="crp-slider">
       <label for="${id}" class="crp-in-name">${esc(n.label)}</label>
       <input type="range" id="${id}" data-leaf="${n.id}" min="${lo}" max="${hi}" step="${(hi - lo) / 400}" value="${v}" aria-label="${esc(n.label)}">
@@ -885,7 +884,8 @@
     const cs = this.chainFor(this.wrt) || this.chains[0];
     const V = this.view;
     const options = this.chains.map((c) => `<option value="${esc(c.wrt)}" ${c === cs ? "selected" : ""}>${esc(c.label)}</option>`).join("");
-    const MAXF = 12, MAXP = 4;
+    const MAXF = 12;
+    const MAXP = cs.paths.some((p) => p.factors.length > MAXF) ? 2 : 4;   // long paths: fewer rows
     const factorBox = (f) => {
       const lit = V.done(f.node) || V.final;
       const v = this.factorValue(f);
@@ -899,7 +899,7 @@
       if (fs.length > MAXF) fs = [...fs.slice(0, 5), `<div class="crp-factor crp-gap">… ${fs.length - 10} more …</div>`, ...fs.slice(-5)];
       const lit = p.factors.every((f) => V.done(f.node)) || V.final;
       return `<div class="crp-path">${fs.join('<span class="crp-dot" aria-hidden="true">·</span>')}
-        <span class="crp-eq">=</span><div class="crp-product ${lit ? "is-lit" : ""}">${lit ? esc(this.pathProduct(p) === null ? "(arrays)" : fmt6(this.pathProduct(p))) : "?"}</div></div>`;
+        <span class="crp-result"><span class="crp-eq">=</span><span class="crp-product ${lit ? "is-lit" : ""}">${lit ? esc(this.pathProduct(p) === null ? "(arrays)" : fmt6(this.pathProduct(p))) : "?"}</span></span></div>`;
     };
     const total = this.chainTotal(cs);
     const allLit = cs.paths.every((p) => p.factors.every((f) => V.done(f.node))) || V.final;
@@ -971,12 +971,39 @@
 
   Player.prototype.destroy = function () {
     this.el.ownerDocument.removeEventListener("keydown", this.onKey);
+    for (const [type, fn] of Object.entries(this.handlers)) this.el.removeEventListener(type, fn);
     this.el.innerHTML = "";
+    this.el.classList.remove("crp");
+    if (this.el._chainrulePlayer === this) delete this.el._chainrulePlayer;
+    const i = players.indexOf(this);
+    if (i >= 0) players.splice(i, 1);
   };
+
+  // JSON cannot carry inf or NaN: a server may send them as "inf", "-inf", "nan". Numbers again:
+  function revive(data) {
+    const num = (v) => (v === "inf" ? Infinity : v === "-inf" ? -Infinity : v === "nan" ? NaN : v);
+    const fix = (o, keys) => { if (o) for (const k of keys) if (typeof o[k] === "string") o[k] = num(o[k]); };
+    const t = data.trace;
+    for (const n of t.nodes) fix(n, ["value", "grad", "norm", "grad_norm"]);
+    for (const f of t.forward) fix(f, ["value"]);
+    for (const b of t.backward) { fix(b, ["incoming"]); for (const l of b.locals) fix(l, ["local", "contribution", "accumulated"]); }
+    for (const c of (data.explanation && data.explanation.chains) || []) {
+      fix(c, ["grad", "total"]);
+      for (const p of c.paths) { fix(p, ["product"]); for (const f of p.factors) fix(f, ["value"]); }
+    }
+    for (const rows of Object.values(data.link_formulas || {})) for (const r of rows) r[3] = num(r[3]);
+    return data;
+  }
 
   const players = [];   // every mounted player, for tests and for pages that drive one
   root.ChainrulePlayer = {
-    mount: (el, data) => { const p = new Player(el, data); players.push(p); return p; },
+    mount: (el, data) => {
+      if (el._chainrulePlayer) el._chainrulePlayer.destroy();   // mounting again replaces the player
+      const p = new Player(el, revive(data));
+      el._chainrulePlayer = p;
+      players.push(p);
+      return p;
+    },
     players,
     fmt, pretty, computeState, foldLink, makeGraph,
   };
