@@ -241,6 +241,7 @@ def test_program_errors_are_400_with_place(client, program, at, words, line, col
     ({"program": "x" * (api.MAX_PROGRAM_CHARS + 1), "at": {}}, 422, ["characters long", "limit"]),
     ({"program": "", "at": {}}, 400, ["empty"]),
     ({"program": "L = 3", "at": {}, "wrt": ["x"]}, 400, ["no variable named 'x'"]),
+    ({"program": "a = 2*x\nL = 3*y", "at": {"x": 1, "y": 1}, "wrt": ["x"]}, 400, ["L does not depend on 'x'"]),
 ])
 def test_bad_explain_bodies(client, body, status, words):
     r = client.post("/api/explain", json=body)

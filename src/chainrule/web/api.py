@@ -177,10 +177,21 @@ def explain_payload(body: Any) -> dict:
     lesson = _lesson_for(body)
     t = trace(run.output)
     named = {n.name: n.grad for n in t.nodes if n.name}   # inputs and assigned variables
+    for name in wrt or ():
+        if name not in named:
+            raise InputError(f"{program.output} does not depend on {_short(name)}: its gradient is 0 "
+                             "and there is no chain to show")
     explanation = explain(t, wrt=wrt or None)
-    expl = explanation.to_dict(include_trace=False)
+    player = _player(t, program, wrt, lesson, {n: v.data for n, v in run.inputs.items()}, explanation)
+    # The player's data holds the trace and (without wrt) this very explanation as dicts:
+    # reuse them rather than converting twice (the conversion is half the cost of a request).
+    trace_dict = player.pop("trace") if player else t.to_dict()
+    if player and wrt is None and player.get("explanation") is not None:
+        expl = player["explanation"]
+    else:
+        expl = explanation.to_dict(include_trace=False)
     return {
-        "player": _player(t, program, wrt, lesson, {n: v.data for n, v in run.inputs.items()}),
+        "player": player,
         "output": program.output,
         "value": run.output.data,
         "values": {name: v.data for name, v in run.values.items()},
@@ -190,7 +201,7 @@ def explain_payload(body: Any) -> dict:
         "chains": {c["wrt"]: "\n".join(c["lines"]) for c in expl["chains"]},
         "explanation": expl,
         "text": explanation.to_text(),
-        "trace": t.to_dict(),
+        "trace": trace_dict,
     }
 
 
@@ -208,8 +219,12 @@ def _lesson_for(body: dict):
     return LESSONS[name]
 
 
-def _player(t, program, wrt, lesson, at: dict) -> dict | None:
-    """What chainrule.viz's player needs besides the trace (sent once, as "trace")."""
+def _player(t, program, wrt, lesson, at: dict, explanation) -> dict | None:
+    """What chainrule.viz's player needs (the page adds the trace back: it is sent once).
+
+    Without ``wrt`` the player shows our explanation (every input); with one, it
+    makes its own, so its chain menu still offers every input, not just ``wrt``.
+    """
     try:
         from ..viz.html import player_data
     except ImportError:  # the page falls back to tables
@@ -223,8 +238,8 @@ def _player(t, program, wrt, lesson, at: dict) -> dict | None:
         t, wrt=first, title=lesson.title if mine else None,
         params=list(lesson.params) if mine and lesson.params else None,
         lr=lesson.lr if mine else None,
-        step_notes=[f"{s.title}: {s.shows}" for s in lesson.steps] if notes else None)
-    data.pop("trace", None)
+        step_notes=[f"{s.title}: {s.shows}" for s in lesson.steps] if notes else None,
+        explanation=explanation if wrt is None else None)
     return data
 
 
