@@ -256,6 +256,8 @@ def test_data_access():
     assert "float32" in repr(ct.ones(1, dtype=ct.float32))
     assert (t > 2).tolist() == [[False, False], [True, True]]
     assert t.argmax(1).tolist() == [1, 1] and t.argmin().item() == 0
+    assert np.asarray(t) is t.data and f"{t.sum():.1f}" == "10.0"
+    assert (np.ones(2) + ct.tensor([1.0, 2.0])).tolist() == [2.0, 3.0]      # ndarray on the left
 
 
 def test_in_place_updates_only_outside_the_graph():

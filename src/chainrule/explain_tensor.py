@@ -405,16 +405,7 @@ def _node_paths(nodes, loss, wrt, limit):
         for j, p in enumerate(n._parents()):
             if p.requires_grad:
                 consumers.setdefault(p, []).append((n, j))
-    reaches: dict = {}
-
-    def reach(n):                       # does n lead to loss?
-        if n is loss:
-            return True
-        if n not in reaches:
-            reaches[n] = False
-            reaches[n] = any(reach(c) for c, _ in consumers.get(n, []))
-        return reaches[n]
-
+    # every node here is an ancestor of loss, so every consumer leads there: no dead ends
     paths, stack = [], [(wrt, [])]
     capped = False
     while stack:
@@ -426,8 +417,7 @@ def _node_paths(nodes, loss, wrt, limit):
                 break
             continue
         for c, j in reversed(consumers.get(n, [])):
-            if reach(c):
-                stack.append((c, path + [(c, j)]))
+            stack.append((c, path + [(c, j)]))
     return paths, capped
 
 
@@ -558,28 +548,26 @@ def _element_chain(node_paths, wrt, e, lab, grad, max_paths, max_chains, capped)
     complete = not capped
     for path in node_paths:
         chain = [wrt] + [c for c, _ in path]
-        memo: dict = {}
-
-        def value(t, el):            # Σ over chains from chain[t][el] to the output
-            if t == len(path):
-                return 1.0
-            k = (t, el)
-            if k not in memo:
-                consumer, slot = path[t]
-                memo[k] = math.fsum(v * value(t + 1, o) for o, v in _column(consumer, slot, el, cache).items())
-            return memo[k]
-
-        def npaths(t, el, memo_n={}):  # noqa: B006 (per-path memo below)
-            if t == len(path):
-                return 1
-            k = (t, el)
-            if k not in memo_n:
-                consumer, slot = path[t]
-                memo_n[k] = sum(npaths(t + 1, o) for o in _column(consumer, slot, el, cache))
-            return memo_n[k]
-
-        total += value(0, e)
-        n = npaths(0, e, {})
+        # elements reached at each step (forwards), then Σ of chain products and the number
+        # of chains from each of them to the output (backwards): no recursion, any depth
+        levels = [{e}]
+        for consumer, slot in path:
+            reached = set()
+            for el in levels[-1]:
+                reached.update(_column(consumer, slot, el, cache))
+            levels.append(reached)
+        value = {o: 1.0 for o in levels[-1]}
+        counts = {o: 1 for o in levels[-1]}
+        for t in range(len(path) - 1, -1, -1):
+            consumer, slot = path[t]
+            value_t, counts_t = {}, {}
+            for el in levels[t]:
+                col = _column(consumer, slot, el, cache)
+                value_t[el] = math.fsum(v * value[o] for o, v in col.items())
+                counts_t[el] = sum(counts[o] for o in col)
+            value, counts = value_t, counts_t
+        total += value[e]
+        n = counts[e]
         count += n
         if len(chains) + n > max_chains:
             complete = False

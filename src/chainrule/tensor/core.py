@@ -304,6 +304,15 @@ class Tensor:
         """The data array (shared memory, like PyTorch's ``.numpy()``)."""
         return self.data
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)`` gives the data (for plotting, NumPy functions)."""
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __format__(self, spec: str) -> str:
+        if spec and self.data.size == 1:
+            return format(self.data.item(), spec)
+        return format(repr(self), spec)
+
     def __float__(self) -> float:
         return float(self.item())
 
