@@ -18,6 +18,7 @@ work can never pile up behind the semaphore's back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -32,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..errors import ChainruleError
+from ..errors import ChainruleError, InputError
 from . import api
 from .api import ApiError
 
@@ -225,7 +226,10 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
     environment variable CHAINRULE_WEB_CACHE; 0 turns the cache off).
     """
     if cache_entries is None:
-        cache_entries = int(os.environ.get("CHAINRULE_WEB_CACHE", "256") or 0)
+        setting = os.environ.get("CHAINRULE_WEB_CACHE", "256").strip() or "0"
+        if not setting.isdigit():
+            raise InputError(f"CHAINRULE_WEB_CACHE must be a whole number of answers to remember, got {setting!r}")
+        cache_entries = int(setting)
     compute = Compute(slots, queue_wait, budget)
     cache = ResponseCache(cache_entries)
     static = {path: (_read_static(name), media) for path, (name, media) in _STATIC.items()}
@@ -283,7 +287,13 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
         Route("/api/lessons", lessons, methods=["GET"]),
         Route("/api/lessons/{name}", lesson, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        compute.close()   # the server is stopping: let the compute threads go
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         ApiError: api_error, ChainruleError: user_error, HTTPException: http_error, Exception: bug})
     app.state.compute, app.state.cache = compute, cache
     return app
