@@ -373,3 +373,22 @@ def test_mount_again_and_values_sent_as_strings(page, tmp_path):
     assert "∞" in p.text(".crp-node")
     x = int(p.node_key("x"))
     assert p.page.evaluate(f"() => ChainrulePlayer.players[0].S.grad[{x}]") == math.inf
+
+
+def test_every_lesson_page_plays_to_the_end(page, tmp_path):
+    from chainrule.lab.lessons import LESSONS
+    p = page()
+    for name, lesson in LESSONS.items():
+        path = tmp_path / f"{name}.html"
+        assert main(["lesson", "html", name, "-o", str(path)]) == 0
+        p.open(path)
+        p.page.click("[data-act=last]")
+        total, n = p.counter().split(" / ")
+        assert total == f"Step {n}", name
+        run = lesson.run()
+        grads = run.grads()
+        wrt = p.page.eval_on_selector(".crp-chain-wrt", "el => el.value")
+        shown = number_in(p.text(".crp-chain-total strong"))
+        assert shown == pytest.approx(grads[wrt], rel=1e-5, abs=1e-9), (name, wrt)
+        if lesson.steps:   # a lesson's own step-by-step words appear when its steps match the player's
+            assert int(n) != len(lesson.steps) or p.page.locator(".crp-note").count() == 1, name

@@ -699,7 +699,7 @@
       const sel = prims.some(([b, p]) => onPath.has(b) && onPath.has(G.nodes[b].inputs[p]));
       const cls = ["crp-edge", forward ? "is-forward" : "", state === "active" && !forward ? "is-active" : "",
                    lit ? "is-done crp-" + sign(flow) : "", sel ? "is-path" : ""].join(" ");
-      out.push(`<path class="${cls}" d="${curve(pts)}" style="stroke-width:${(1.2 + 4.5 * t).toFixed(2)}px"/>`);
+      out.push(`<path class="${cls}" d="${curve(pts)}" style="stroke-width:${(1.2 + 4.5 * t + (sel ? 1.5 : 0)).toFixed(2)}px"/>`);
       if (lit && isNum(local) && (!dense || state === "active")) {
         const [x0, y0] = pts[pts.length - 2], [x1, y1] = pts[pts.length - 1];
         const mx = (x0 + x1) / 2, my = (y0 + y1) / 2, lab = "×" + fmt(local, 3), w = lab.length * 6.2 + 8;
