@@ -308,6 +308,7 @@ def test_jupyter_reprs_return_strings():
     y.backward()
     svg = y._repr_svg_()
     assert "grad 42" in svg_text(svg)                 # dy/dx = 42 at x = 2
+    assert "warning" not in svg_text(svg)              # after backward(), grads on leaves are expected
     html = y._repr_html_()
     assert isinstance(html, str) and "<svg" in html and "srcdoc=" in html
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", html)

@@ -252,9 +252,8 @@ def notebook_html(trace, *, player: bool = True, height: int = 900) -> str:
 
 def value_to_html(value, **kw) -> str:
     """:func:`notebook_html` of a Value's (or Tensor's) graph; gradients once ``backward()`` has run."""
-    from ..trace import trace as make_trace
-    from .svg import backward_done
-    return notebook_html(make_trace(value, backward=backward_done(value)), **kw)
+    from .svg import repr_trace
+    return notebook_html(repr_trace(value), **kw)
 
 
 def _finite(v) -> bool:

@@ -12,7 +12,7 @@ from html import escape
 
 from .layout import GraphView, layout_trace
 
-__all__ = ["trace_to_svg", "value_to_svg", "backward_done", "fmt", "node_lines", "group_lines", "edge_locals",
+__all__ = ["trace_to_svg", "value_to_svg", "backward_done", "repr_trace", "fmt", "node_lines", "group_lines", "edge_locals",
            "GradScale", "FONT", "PALETTE"]
 
 FONT = ("system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, "
@@ -398,5 +398,19 @@ def backward_done(value) -> bool:
 def value_to_svg(value, **kw) -> str:
     """SVG of a Value's (or Tensor's) graph. Gradients are shown once ``backward()`` has run on it;
     before that the drawing says "gradients not computed yet"."""
+    return trace_to_svg(repr_trace(value), **kw)
+
+
+def repr_trace(value):
+    """The trace a notebook shows for a Value: with gradients once ``backward()`` has run.
+
+    Its leaves then hold gradients, which :func:`~chainrule.trace.trace` would
+    flag as a possible second ``backward()``; here that is the expected state,
+    so the warning is dropped.
+    """
     from ..trace import trace as make_trace
-    return trace_to_svg(make_trace(value, backward=backward_done(value)), **kw)
+    done = backward_done(value)
+    t = make_trace(value, backward=done)
+    if done:
+        t.warnings = [w for w in t.warnings if "before this backward pass" not in w]
+    return t
