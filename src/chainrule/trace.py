@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -109,7 +109,17 @@ class Trace:
 
     # -- serialisation -------------------------------------------------------
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Built by hand: dataclasses.asdict deep-copies every value and was
+        # ~40% of an uncached web explain. Tensor value lists are shared, not copied.
+        return {
+            "output": self.output,
+            "nodes": [dict(vars(n)) for n in self.nodes],
+            "forward": [dict(vars(s)) for s in self.forward],
+            "backward": [{"node": s.node, "incoming": s.incoming, "locals": [dict(vars(l)) for l in s.locals]}
+                         for s in self.backward],
+            "warnings": list(self.warnings),
+            "schema": self.schema,
+        }
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), allow_nan=True, **kw)
