@@ -50,8 +50,8 @@ def guess_params(trace) -> list[str]:
 
 
 def default_wrt(trace, params=None) -> str | None:
-    """The deepest input: the one with the longest path to the output, among inputs whose gradient
-    is not 0 (a chain through a dead ReLU multiplies to 0); ties: a parameter, then the first."""
+    """The deepest input: the parameter (else input) with the longest path to the output, among
+    those whose gradient is not 0 (a chain through a dead ReLU multiplies to 0); ties: the first."""
     longest = {trace.output: 0}
     for n in reversed(trace.nodes):
         if n.id not in longest:
@@ -64,7 +64,7 @@ def default_wrt(trace, params=None) -> str | None:
         if n.grad is None and trace.has_grads:
             continue
         moving = isinstance(n.grad, (int, float)) and n.grad != 0   # a chain that multiplies to 0 teaches less
-        key = (moving, longest.get(n.id, -1), n.label in params, -n.id)
+        key = (moving, n.label in params, longest.get(n.id, -1), -n.id)
         if best is None or key > best[0]:
             best = (key, n.label)
     return best[1] if best else None
