@@ -25,6 +25,13 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Expl
     """
     if isinstance(max_paths, bool) or not isinstance(max_paths, int) or max_paths < 1:
         raise InputError(f"max_paths must be a positive whole number, got {max_paths!r}")
+    from ..tensor import Tensor
+    if isinstance(target, Tensor):  # layer-level chains with shapes live in explain_tensor
+        from ..explain_tensor import explain_tensor
+        if wrt is None or isinstance(wrt, (list, tuple)):
+            raise InputError("explain(tensor, wrt): name one Tensor to explain, e.g. explain(loss, W1); "
+                             "use explain_tensor(loss, W1, index=(i, j)) for one weight")
+        return explain_tensor(target, wrt)
     t, root = _as_trace(target)
     notes: list[str] = []
     if not t.backward:
