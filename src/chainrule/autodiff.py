@@ -25,7 +25,7 @@ import gc
 import itertools
 from operator import attrgetter
 
-__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "reverse_topological", "run_backward"]
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "reverse_topological", "ancestors", "run_backward"]
 
 _state = {"enabled": True}
 next_seq = itertools.count().__next__
@@ -90,6 +90,20 @@ def reverse_topological(root) -> list:
                 push(p)
     found.sort(key=_by_seq, reverse=True)
     return found
+
+
+def ancestors(root) -> list:
+    """Every node ``root`` was computed from (constants too) and ``root``, in evaluation order."""
+    seen, stack, nodes = {root}, [root], []
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        for p in node._parents():
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    nodes.sort(key=_by_seq)
+    return nodes
 
 
 def run_backward(root, seed, record=None) -> list:

@@ -219,16 +219,7 @@ def _md(s: str) -> str:
 # --------------------------------------------------------------------------
 
 def _graph(output) -> list:
-    seen, stack, nodes = {output}, [output], []
-    while stack:
-        n = stack.pop()
-        nodes.append(n)
-        for p in n._parents():
-            if p not in seen:
-                seen.add(p)
-                stack.append(p)
-    nodes.sort(key=lambda n: n._seq)
-    return nodes
+    return autodiff.ancestors(output)
 
 
 def _labels(nodes: list, output) -> dict:

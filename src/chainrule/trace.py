@@ -179,16 +179,7 @@ def _fmt(k) -> str:
 
 def build(output, record: list | None) -> Trace:
     """Make a :class:`Trace` of ``output``'s graph, with the backward steps in ``record``."""
-    # every ancestor, constants included, in creation (= evaluation) order
-    seen, stack, graph = {output}, [output], []
-    while stack:
-        n = stack.pop()
-        graph.append(n)
-        for p in n._parents():
-            if p not in seen:
-                seen.add(p)
-                stack.append(p)
-    graph.sort(key=autodiff._by_seq)
+    graph = autodiff.ancestors(output)
     ids = {n: i for i, n in enumerate(graph)}
 
     labels: list[str] = []
