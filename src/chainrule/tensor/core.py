@@ -336,6 +336,14 @@ class Tensor:
     def _label(self) -> str:
         return self.name or (f"the {self._op.name} output" if self._op else f"tensor of shape {self.shape}")
 
+    def _repr_svg_(self):  # Jupyter: the graph, offline
+        from ..viz.svg import value_to_svg
+        return value_to_svg(self)
+
+    def _repr_html_(self):
+        from ..viz.html import value_to_html
+        return value_to_html(self)
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
         extra = []

@@ -385,14 +385,16 @@ def _summary(trace) -> str:
 
 def backward_done(value) -> bool:
     """Has ``backward()`` run on this output? (its own gradient is then non-zero: the seed)."""
-    g = getattr(value, "grad", None)
-    if g is None or not getattr(value, "requires_grad", False):
+    if not getattr(value, "requires_grad", False):
         return False
-    try:
-        import numpy as np
-        return bool(np.any(np.asarray(g) != 0))
-    except (TypeError, ValueError):
-        return False
+    import numpy as np
+    from ..autodiff import reverse_topological
+
+    def has(g):
+        return g is not None and bool(np.any(np.asarray(g) != 0))
+    # A Tensor that is not a leaf keeps no .grad (as in PyTorch): look at its leaves then.
+    return has(getattr(value, "grad", None)) or any(
+        has(n.grad) for n in reverse_topological(value) if n._op is None)
 
 
 def value_to_svg(value, **kw) -> str:
