@@ -359,3 +359,20 @@ def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_tensor_notebook_reprs_show_shapes_and_gradients_after_backward():
+    import xml.etree.ElementTree as ET
+
+    from chainrule.tensor import randn
+    W = randn(3, 2, generator=0, requires_grad=True)
+    x = randn(4, 2, generator=1)
+    L = (x @ W.T).relu().sum()
+    before = L._repr_svg_()
+    assert "not computed" in before
+    L.backward()
+    after = L._repr_svg_()
+    ET.fromstring(after)
+    assert "not computed" not in after
+    assert "[3×2]" in after and "‖grad‖" in after      # tensor nodes show shape and gradient norm
+    assert "<svg" in L._repr_html_()
