@@ -227,6 +227,8 @@ def test_tensor_style_descriptions_do_not_crash():
 def test_second_backward_warning_is_shown():
     C = chain_net(1, 2, 3, 0.5, 2)
     C.backward()
+    assert not explain(C).trace.warnings     # one backward pass is the normal state
+    C.backward()
     e = explain(C)
     assert e.trace.warnings
     assert "Warnings" in e.to_text() and "zero_grad" in e.to_text()

@@ -135,14 +135,27 @@ def test_trace_leaves_grads_unchanged():
     assert (w.grad, x.grad) == before
 
 
-def test_warning_when_a_leaf_already_has_a_gradient():
+def test_no_warning_after_one_backward_but_one_after_two():
     w, x, y = net()
     y.backward()
+    assert trace(y).warnings == []          # one pass: .grad is exactly what tracing finds
+    y.backward()                            # the accident: a second pass without zero_grad()
     t = trace(y)
-    assert any("w.grad was already" in msg and "zero_grad" in msg for msg in t.warnings)
+    assert any(msg.startswith("w.grad is") and "more than once" in msg and "zero_grad" in msg
+               for msg in t.warnings)
     assert any("x.grad" in msg for msg in t.warnings)
     # the traced gradients are those of one pass, not the accumulated ones
-    assert t.node("w").grad == pytest.approx(w.grad, rel=1e-15)
+    assert t.node("w").grad == pytest.approx(w.grad / 2, rel=1e-15)
+
+
+def test_tensor_leaf_warning_only_after_a_second_backward():
+    import chainrule.tensor as ct
+    W = ct.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, name="W")
+    L = (W * W).sum()
+    L.backward()
+    assert trace(L).warnings == []
+    L.backward()
+    assert any(m.startswith("W.grad is an array") for m in trace(L).warnings)
 
 
 def test_trace_without_backward():

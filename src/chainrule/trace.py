@@ -274,25 +274,27 @@ def trace(output, backward: bool = True) -> Trace:
 
     The backward steps come from a real sweep of the engine, after which every
     ``.grad`` is put back as it was: tracing never changes your gradients.
-    A leaf whose ``.grad`` was already non-zero is noted in ``warnings``
-    (a second ``backward()`` without ``zero_grad()`` adds up).
+    A leaf whose ``.grad`` holds more than one sweep gives (typically a second
+    ``backward()`` without ``zero_grad()``) is noted in ``warnings``.
     """
     record = None
     warnings = []
     if backward and output.requires_grad:
         order = autodiff.reverse_topological(output)
         saved = [(n, n.grad) for n in order]
-        for n, g in saved:
-            if n._op is None and _nonzero(g):
-                warnings.append(
-                    f"{n.name or 'a leaf'}.grad was already {_show(g)} before this backward pass: "
-                    "backward() adds to .grad, so call zero_grad() between passes")
         record = []
         try:
             autodiff.run_backward(output, _seed(output), record)
         finally:
             for n, g in saved:
                 n.grad = g
+        one_sweep = {node: incoming for node, incoming, *_ in record}
+        for n, g in saved:
+            if n._op is None and _nonzero(g) and not _same(g, one_sweep.get(n)):
+                warnings.append(
+                    f"{n.name or 'a leaf'}.grad is {_show(g)} but one backward pass gives "
+                    f"{_show(one_sweep.get(n))}: backward() adds to .grad, so it ran more than once "
+                    "without zero_grad() in between")
     t = build(output, record)
     t.warnings.extend(warnings)
     return t
@@ -311,7 +313,15 @@ def _nonzero(g) -> bool:
     return g != 0
 
 
+def _same(a, b) -> bool:
+    if b is None:
+        return False
+    return bool(np.allclose(a, b, rtol=1e-12, atol=0.0))
+
+
 def _show(g) -> str:
+    if g is None:
+        return "nothing"
     if isinstance(g, np.ndarray):
         return f"an array with norm {float(np.linalg.norm(g)):g}"
     return f"{g:g}" if math.isfinite(g) else str(g)

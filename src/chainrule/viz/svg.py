@@ -406,13 +406,10 @@ def value_to_svg(value, **kw) -> str:
 def repr_trace(value):
     """The trace a notebook shows for a Value: with gradients once ``backward()`` has run.
 
-    Its leaves then hold gradients, which :func:`~chainrule.trace.trace` would
-    flag as a possible second ``backward()``; here that is the expected state,
-    so the warning is dropped.
+    A leaf holding two sweeps' worth (a second ``backward()`` by accident)
+    keeps the trace's warning, which the drawing shows.
     """
     from ..trace import trace as make_trace
     done = backward_done(value)
     t = make_trace(value, backward=done)
-    if done:
-        t.warnings = [w for w in t.warnings if "before this backward pass" not in w]
     return t
