@@ -127,6 +127,9 @@ def test_plain_progress_lines_without_a_terminal(tmp_path, capsys):
     (["train", "digits", "--epochs", "0"], "--epochs must be a positive"),
     (["train", "digits", "--lr", "-1"], "--lr must be a positive"),
     (["digits", "explain", "--model", "/nonexistent/model.npz"], "does not exist"),
+    (["train", "digits", "--hidden", "128,,64"], "empty layer size"),
+    (["train", "digits", "--seed", "-1"], "--seed must be a whole number from 0"),
+    (["train", "digits", "--epochs", "1", "--hidden", "8", "--lr", "1e6"], "training diverged"),
 ])
 def test_user_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
     assert main(argv + ["--out", str(tmp_path)]) == 2
@@ -157,3 +160,20 @@ def test_missing_dependency_says_what_to_install(module, monkeypatch, tmp_path, 
     monkeypatch.setitem(sys.modules, module, None)            # `import module` now fails
     assert main(["train", "digits", "--out", str(tmp_path)]) == 2
     assert "pip install scikit-learn matplotlib" in capsys.readouterr().err
+
+
+def test_damaged_model_files_are_user_errors(trained, tmp_path, capsys):
+    """A text file, metadata that is not an object, a bad seed, nan weights: one line each, exit 2."""
+    _, stdout, _ = trained
+    saved = dict(np.load(json.loads(stdout)["model"]))
+    meta = json.loads(str(saved["__chainrule__"]))
+    (tmp_path / "text.npz").write_text("hello")
+    np.savez(tmp_path / "list-meta.npz", **{**saved, "__chainrule__": np.array("[1, 2]")})
+    np.savez(tmp_path / "bad-seed.npz", **{**saved, "__chainrule__": np.array(json.dumps({**meta, "seed": -5}))})
+    np.savez(tmp_path / "nan.npz", **{**saved, "0.weight": np.full_like(saved["0.weight"], np.nan)})
+    for name, message in [("text.npz", "is not an .npz model file"), ("list-meta.npz", "damaged __chainrule__"),
+                          ("bad-seed.npz", "--seed must be"), ("nan.npz", "0.weight holds nan or inf")]:
+        assert main(["digits", "explain", "--model", str(tmp_path / name), "--out", str(tmp_path)]) == 2, name
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (name, err)
+        assert "allow_pickle" not in err

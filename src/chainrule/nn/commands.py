@@ -67,9 +67,11 @@ def _missing(p) -> int:
 
 
 def _parse_hidden(text: str) -> tuple[int, ...]:
-    parts = [s.strip() for s in str(text).split(",") if s.strip()]
-    if not parts:
+    parts = [s.strip() for s in str(text).split(",")]
+    if not any(parts):
         raise InputError("--hidden needs at least one layer size, e.g. --hidden 128,64")
+    if not all(parts):
+        raise InputError(f"--hidden {text!r} has an empty layer size between commas (e.g. --hidden 128,64)")
     sizes = []
     for s in parts:
         try:

@@ -39,6 +39,7 @@ N_PIXELS, N_CLASSES, SIDE = 64, 10, 8
 
 def load_split(seed: int = 0, test_size: float = 0.2):
     """``(X_train, X_test, y_train, y_test)``: pixels/16 as float64, labels int64, stratified by class."""
+    seed = _check_seed(seed)
     datasets = require("sklearn.datasets")
     model_selection = require("sklearn.model_selection")
     X, y = datasets.load_digits(return_X_y=True)
@@ -69,6 +70,13 @@ def _check_hidden(hidden) -> tuple[int, ...]:
     return sizes
 
 
+def _check_seed(seed) -> int:
+    # scikit-learn's split and NumPy's generators take 0 .. 2**32 - 1
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise InputError(f"--seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
+    return seed
+
+
 @dataclass
 class TrainResult:
     model: Sequential
@@ -93,6 +101,7 @@ def evaluate(model, X, y) -> tuple[float, float]:
     return loss, acc
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")   # divergence is reported below, once
 def train(hidden=DEFAULTS["hidden"], epochs: int = DEFAULTS["epochs"], lr: float = DEFAULTS["lr"],
           batch_size: int = DEFAULTS["batch_size"], seed: int = DEFAULTS["seed"],
           momentum: float = DEFAULTS["momentum"], weight_decay: float = DEFAULTS["weight_decay"],
@@ -166,8 +175,15 @@ def load_model(path) -> tuple[Sequential, dict]:
     arrays, meta = load_arrays(path)
     if meta.get("kind") != "digits-mlp" or "hidden" not in meta:
         raise InputError(f"{path!s} is not a digits model saved by 'chainrule train digits'")
-    model = build_mlp(_check_hidden(meta["hidden"]), int(meta.get("seed", 0)))
+    try:
+        meta["seed"] = _check_seed(meta.get("seed", 0))
+    except InputError as e:
+        raise InputError(f"{path!s}: {e} in its metadata") from None
+    model = build_mlp(_check_hidden(meta["hidden"]), meta["seed"])
     model.load_state_dict(arrays)
+    for name, p in model.named_parameters():
+        if not np.all(np.isfinite(p.data)):
+            raise InputError(f"{path!s}: parameter {name} holds nan or inf (a damaged or diverged model)")
     return model.eval(), meta
 
 

@@ -275,6 +275,9 @@ def load_arrays(path) -> tuple[dict[str, np.ndarray], dict]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"model file {path!r} does not exist")
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        # np.load would try to unpickle it and suggest allow_pickle, which is not the problem
+        raise InputError(f"{path!r} is not an .npz model file (saved by Module.save or 'chainrule train digits')")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -285,5 +288,7 @@ def load_arrays(path) -> tuple[dict[str, np.ndarray], dict]:
         try:
             meta = json.loads(str(arrays.pop(META_KEY)))
         except ValueError:
+            meta = None
+        if not isinstance(meta, dict):
             raise InputError(f"{path!r} has a damaged {META_KEY} entry") from None
     return arrays, meta
