@@ -392,3 +392,13 @@ def test_every_lesson_page_plays_to_the_end(page, tmp_path):
         assert shown == pytest.approx(grads[wrt], rel=1e-5, abs=1e-9), (name, wrt)
         if lesson.steps:   # a lesson's own step-by-step words appear when its steps match the player's
             assert int(n) != len(lesson.steps) or p.page.locator(".crp-note").count() == 1, name
+
+
+def test_a_title_with_html_comment_and_script_tags_still_plays(page, tmp_path):
+    """'<!--<script>' inside the inline JSON used to swallow the real </script>: the player never mounted."""
+    title = "<!--<script> a </script> & <b>"
+    path = tmp_path / "title.html"
+    assert main(["html", "L = (3*x + 1)**2", "--at", "x=2", "--title", title, "-o", str(path)]) == 0
+    p = page().open(path)
+    assert p.page.locator(".crp-graph svg").count() == 1
+    assert p.page.title() == title

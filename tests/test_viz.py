@@ -353,6 +353,8 @@ def test_cli_html_and_lesson_html(tmp_path):
     (["html", "L = x**2", "--at", "x=1", "--wrt", "q"], "--wrt q"),
     (["html", "L = x**2", "--at", "x=1", "--params", "q"], "--params q"),
     (["lesson", "html", "nope"], "no lesson named"),
+    (["html", "L = x**2", "--at", "x=1", "-o", "g.svg"], "for a svg picture use 'chainrule draw'"),
+    (["lesson", "html", "chain", "-o", "chain.txt"], "needs a name ending in .html"),
 ])
 def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -376,3 +378,11 @@ def test_tensor_notebook_reprs_show_shapes_and_gradients_after_backward():
     assert "not computed" not in after
     assert "[3×2]" in after and "‖grad‖" in after      # tensor nodes show shape and gradient norm
     assert "<svg" in L._repr_html_()
+
+
+def test_inline_json_has_no_markup_the_html_parser_could_see():
+    from chainrule.viz.html import _script_json
+    data = {"title": "<!--<script></script>-->", "x": [1.5, "a<b"]}
+    text = _script_json(data)
+    assert "<" not in text
+    assert json.loads(text) == data

@@ -73,6 +73,14 @@ def _page_args(p, default: str) -> None:
     _collapse_args(p)
 
 
+def _check_html_name(path: str) -> None:
+    # an HTML page saved as graph.svg or graph.png opens as a broken image
+    ext = os.path.splitext(path)[1].lower()
+    if path != "-" and ext not in (".html", ".htm"):
+        hint = f"; for a {ext[1:]} picture use 'chainrule draw'" if ext[1:] in FORMATS else ""
+        raise InputError(f"-o {path}: an HTML page needs a name ending in .html (or - for stdout){hint}")
+
+
 def _write(path: str, data, what: str) -> None:
     if path == "-":
         if isinstance(data, bytes):
@@ -135,6 +143,7 @@ def _check_inputs(t, names, option) -> None:
 def cmd_html(args) -> int:
     from ..cli import read_program, run_from_args
     from .html import trace_to_html
+    _check_html_name(args.output)
     run = run_from_args(args)
     t = _trace(run)
     _check_inputs(t, [args.wrt] if args.wrt else [], "--wrt")
@@ -168,5 +177,6 @@ def cmd_lesson_html(args) -> int:
     from ..lab.lessons import get_lesson
     lesson = get_lesson(args.name)
     out = args.output or f"{lesson.name}.html"
+    _check_html_name(out)
     _write(out, lesson_page(lesson, args.collapse), f"lesson {lesson.name}")
     return 0

@@ -181,9 +181,13 @@ def player_data(trace, *, title: str | None = None, intro: str = "", program: st
 
 
 def _script_json(data) -> str:
-    """JSON safe inside <script>: no '</', and NaN/Infinity as JS literals."""
+    """JSON safe inside <script>: no '<' at all, and NaN/Infinity as JS literals.
+
+    Escaping only '</' is not enough: '<!--<script>' in a title puts the HTML
+    parser in its "double escaped" state, where the real </script> no longer ends the script.
+    """
     text = json.dumps(data, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
-    return (text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return (text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 def player_fragment(data: dict, element_id: str = "chainrule-player") -> str:
