@@ -93,6 +93,11 @@ def test_program_from_stdin(capsys, monkeypatch):
     assert code == 0 and json.loads(out)["grads"] == {"x": 2.0}
 
 
+def test_program_from_closed_stdin_is_a_user_error(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", None)   # what Python gives a process started with `<&-`
+    assert "@-: cannot read the program from standard input: it is closed" in bad(capsys, "grad", "@-")
+
+
 # --------------------------------------------------------------------------
 # Every error path: status 2, one line, the place named
 # --------------------------------------------------------------------------

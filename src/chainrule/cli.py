@@ -75,6 +75,8 @@ def read_program(text: str) -> str:
     if not path:
         raise InputError("'@' needs a file name: @program.txt (or @- for standard input)")
     if path == "-":
+        if sys.stdin is None:   # started with stdin closed (`chainrule grad @- <&-`)
+            raise InputError("@-: cannot read the program from standard input: it is closed")
         return sys.stdin.read()
     try:
         with open(path, encoding="utf-8") as f:
