@@ -378,6 +378,13 @@ def test_bad_input_values(bad):
         evaluate("L = 2*x", {"x": bad})
 
 
+def test_two_spellings_of_one_input_are_refused():
+    # Python reads the identifier 'ﬁ' (a ligature) as 'fi': both keys name the same input
+    with pytest.raises(InputError, match="input 'fi' is given twice"):
+        evaluate("L = ﬁ*2", {"ﬁ": 1, "fi": 2})
+    assert evaluate("L = ﬁ*2", {"ﬁ": 1}).value == 2.0
+
+
 def test_values_must_be_a_mapping():
     with pytest.raises(InputError, match="mapping"):
         parse("L = x").run([("x", 1)])

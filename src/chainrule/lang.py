@@ -375,7 +375,7 @@ def _check_values(program: Program, values: Mapping[str, float]) -> dict[str, fl
         raise InputError(f"input values must be a mapping of name -> number, got {type(values).__name__}")
     given: dict[str, float] = {}
     for key, v in values.items():
-        name = unicodedata.normalize("NFKC", str(key))  # Python normalises identifiers the same way
+        name = _nfkc(key)
         if name not in program.inputs:
             if name in program.assigned:
                 raise InputError(f"'{name}' is computed by the program, not an input; "
@@ -388,6 +388,8 @@ def _check_values(program: Program, values: Mapping[str, float]) -> dict[str, fl
         v = float(v)
         if not math.isfinite(v):
             raise InputError(f"the value for input '{name}' must be a finite number, got {v}")
+        if name in given:   # e.g. 'ﬁ' and 'fi': two spellings, one variable
+            raise InputError(f"input '{name}' is given twice (as {' and '.join(repr(k) for k in values if _nfkc(k) == name)})")
         given[name] = v
     for name in program.inputs:
         if name not in given:
@@ -395,6 +397,10 @@ def _check_values(program: Program, values: Mapping[str, float]) -> dict[str, fl
             hint = f" (or did you mean '{close[0]}', assigned in the program?)" if close else ""
             raise InputError(f"missing value for input '{name}': give --at {name}=VALUE{hint}")
     return given
+
+
+def _nfkc(key) -> str:
+    return unicodedata.normalize("NFKC", str(key))  # Python normalises identifiers the same way
 
 
 def _list(names) -> str:
