@@ -148,6 +148,14 @@ def test_no_warning_after_one_backward_but_one_after_two():
     assert t.node("w").grad == pytest.approx(w.grad / 2, rel=1e-15)
 
 
+def test_no_warning_after_one_backward_with_a_nan_gradient():
+    x, y = Value(0.0, name="x"), Value(0.0, name="y")
+    w = x.sqrt() * y                        # ∂w/∂x = y / (2√x) = 0 · inf = nan, as in PyTorch
+    w.backward()
+    assert math.isnan(x.grad)
+    assert trace(w).warnings == []          # nan after one pass is not a second pass
+
+
 def test_tensor_leaf_warning_only_after_a_second_backward():
     import chainrule.tensor as ct
     W = ct.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, name="W")

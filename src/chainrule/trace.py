@@ -316,7 +316,7 @@ def _nonzero(g) -> bool:
 def _same(a, b) -> bool:
     if b is None:
         return False
-    return bool(np.allclose(a, b, rtol=1e-12, atol=0.0))
+    return bool(np.allclose(a, b, rtol=1e-12, atol=0.0, equal_nan=True))  # nan from one pass is not an accident
 
 
 def _show(g) -> str:
