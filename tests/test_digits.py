@@ -171,7 +171,7 @@ def test_damaged_model_files_are_user_errors(trained, tmp_path, capsys):
     np.savez(tmp_path / "list-meta.npz", **{**saved, "__chainrule__": np.array("[1, 2]")})
     np.savez(tmp_path / "bad-seed.npz", **{**saved, "__chainrule__": np.array(json.dumps({**meta, "seed": -5}))})
     np.savez(tmp_path / "nan.npz", **{**saved, "0.weight": np.full_like(saved["0.weight"], np.nan)})
-    for name, message in [("text.npz", "is not an .npz model file"), ("list-meta.npz", "damaged __chainrule__"),
+    for name, message in [("text.npz", "is not a zip archive"), ("list-meta.npz", "damaged __chainrule__"),
                           ("bad-seed.npz", "--seed must be"), ("nan.npz", "0.weight holds nan or inf")]:
         assert main(["digits", "explain", "--model", str(tmp_path / name), "--out", str(tmp_path)]) == 2, name
         err = capsys.readouterr().err

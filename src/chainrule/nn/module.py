@@ -277,7 +277,8 @@ def load_arrays(path) -> tuple[dict[str, np.ndarray], dict]:
         raise InputError(f"model file {path!r} does not exist")
     if os.path.isfile(path) and not zipfile.is_zipfile(path):
         # np.load would try to unpickle it and suggest allow_pickle, which is not the problem
-        raise InputError(f"{path!r} is not an .npz model file (saved by Module.save or 'chainrule train digits')")
+        raise InputError(f"{path!r} is not a readable .npz model file: it is not a zip archive "
+                         "(Module.save and 'chainrule train digits' write one)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
