@@ -142,8 +142,22 @@ def test_optimizer_argument_errors():
         SGD([], lr=0.1)
     with pytest.raises(InputError, match="not a single tensor"):
         SGD(p, lr=0.1)
-    with pytest.raises(InputError, match="more than one parameter group"):
+    with pytest.raises(InputError, match="another parameter group"):
         SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+
+
+def test_nan_settings_and_a_parameter_listed_twice_are_refused():
+    p = nn.Parameter(np.ones(2))
+    nan = float("nan")
+    for make, match in [(lambda: SGD([p], lr=nan), "learning rate"),
+                        (lambda: SGD([p], lr=0.1, momentum=nan), "momentum"),
+                        (lambda: SGD([p], lr=0.1, weight_decay=nan), "weight_decay"),
+                        (lambda: Adam([p], eps=nan), "epsilon")]:
+        with pytest.raises(InputError, match=match):
+            make()
+    # listed twice in one group, SGD would move it twice per step
+    with pytest.raises(InputError, match="updated twice"):
+        SGD([p, p], lr=0.1)
 
 
 def test_training_loop_reduces_loss():

@@ -57,7 +57,9 @@ class Optimizer:
             if not (hasattr(p, "grad") and hasattr(p, "data")):
                 raise InputError(f"parameter {i} is a {type(p).__name__}, not a Tensor")
             if id(p) in seen:
-                raise InputError(f"parameter {i} appears in more than one parameter group")
+                raise InputError(f"parameter {i} appears more than once (in this or another parameter group): "
+                                 "it would be updated twice per step")
+            seen.add(id(p))
         group["params"] = params
         for key, value in self.defaults.items():
             group.setdefault(key, value)
@@ -65,9 +67,10 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check(self, group: dict) -> None:
-        if group["lr"] < 0.0:
+        # written as `not x >= 0` so that nan is refused too
+        if not group["lr"] >= 0.0:
             raise InputError(f"invalid learning rate: {group['lr']} (must be >= 0)")
-        if group.get("weight_decay", 0.0) < 0.0:
+        if not group.get("weight_decay", 0.0) >= 0.0:
             raise InputError(f"invalid weight_decay value: {group['weight_decay']} (must be >= 0)")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -105,7 +108,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
-        if momentum < 0.0:
+        if not momentum >= 0.0:
             raise InputError(f"invalid momentum value: {momentum} (must be >= 0)")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise InputError("nesterov momentum requires a momentum > 0 and zero dampening")
@@ -154,7 +157,7 @@ class Adam(Optimizer):
         for i, b in enumerate((b1, b2)):
             if not 0.0 <= b < 1.0:
                 raise InputError(f"invalid beta parameter at index {i}: {b} (must be in [0, 1))")
-        if eps < 0.0:
+        if not eps >= 0.0:
             raise InputError(f"invalid epsilon value: {eps} (must be >= 0)")
         super().__init__(params, dict(lr=lr, betas=(b1, b2), eps=eps, weight_decay=weight_decay))
 
