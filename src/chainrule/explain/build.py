@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from .. import autodiff
 from ..errors import InputError
 from ..trace import Trace, trace as make_trace
 from .chains import LinkGraph, is_num, mul, pretty
@@ -90,16 +91,8 @@ def _trace_of(node) -> Trace:
 
 
 def _node_ids(root) -> dict:
-    """Graph object -> trace node id, in the order :func:`chainrule.trace.build` numbers them."""
-    seen, stack = {id(root): root}, [root]
-    while stack:
-        n = stack.pop()
-        for p in n._parents():
-            if id(p) not in seen:
-                seen[id(p)] = p
-                stack.append(p)
-    ordered = sorted(seen.values(), key=lambda n: n._seq)
-    return {id(n): i for i, n in enumerate(ordered)}
+    """Graph object -> trace node id: :func:`chainrule.trace.build` numbers ``autodiff.ancestors``."""
+    return {id(n): i for i, n in enumerate(autodiff.ancestors(root))}
 
 
 def _resolve(t: Trace, wrt, root) -> list[int]:
