@@ -472,6 +472,15 @@ def test_serve_bad_numbers():
         commands.serve(_parse(["serve", "--workers", "0"]))
 
 
+def test_serve_refuses_a_bad_cache_setting_before_saying_serving(monkeypatch, capsys):
+    import uvicorn
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("uvicorn started"))
+    monkeypatch.setenv("CHAINRULE_WEB_CACHE", "abc")
+    with pytest.raises(InputError, match="CHAINRULE_WEB_CACHE"):
+        commands.serve(_parse(["serve", "--port", "0"]))
+    assert "serving on" not in capsys.readouterr().err
+
+
 def test_missing_web_extras_say_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "uvicorn", None)   # import uvicorn -> ImportError
     with pytest.raises(ChainruleError, match=r'pip install "chainrule\[web\]"'):

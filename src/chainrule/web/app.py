@@ -216,6 +216,14 @@ def _player_assets() -> tuple[str, str]:
 # The app
 # --------------------------------------------------------------------------
 
+def cache_entries_from_env() -> int:
+    """CHAINRULE_WEB_CACHE: answers to remember (default 256; 0 or empty turns the cache off)."""
+    setting = os.environ.get("CHAINRULE_WEB_CACHE", "256").strip() or "0"
+    if not setting.isdigit():
+        raise InputError(f"CHAINRULE_WEB_CACHE must be a whole number of answers to remember, got {setting!r}")
+    return int(setting)
+
+
 def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: float = 10.0,
                budget: float = 5.0, cache_entries: int | None = None) -> Starlette:
     """The Starlette app behind ``chainrule serve`` (also handy in tests).
@@ -226,10 +234,7 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
     environment variable CHAINRULE_WEB_CACHE; 0 turns the cache off).
     """
     if cache_entries is None:
-        setting = os.environ.get("CHAINRULE_WEB_CACHE", "256").strip() or "0"
-        if not setting.isdigit():
-            raise InputError(f"CHAINRULE_WEB_CACHE must be a whole number of answers to remember, got {setting!r}")
-        cache_entries = int(setting)
+        cache_entries = cache_entries_from_env()
     compute = Compute(slots, queue_wait, budget)
     cache = ResponseCache(cache_entries)
     static = {path: (_read_static(name), media) for path, (name, media) in _STATIC.items()}

@@ -78,6 +78,8 @@ def serve(args) -> int:
     if not is_loopback(args.host):
         print(f"chainrule serve: warning: binding {args.host} lets other machines reach this server; "
               "it has no login. Use --host 127.0.0.1 to keep it on this machine.", file=sys.stderr)
+    from .app import cache_entries_from_env
+    cache_entries_from_env()          # refuse a bad setting before saying "serving on"
     port = _check_port(args.host, args.port)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"chainrule: serving on http://{shown}:{port}/  (Ctrl+C to stop)", file=sys.stderr, flush=True)
