@@ -441,7 +441,7 @@ class _Builder:
         try:
             out = fn(*args)
         except MathError as e:
-            raise ProgramError(_math_message(e), *self.where(node)) from None
+            raise ProgramError(str(e), *self.where(node)) from None
         return self.new(out, node)
 
     def expr(self, node) -> Value:
@@ -479,10 +479,6 @@ class _Builder:
             return self.op(lambda a: a ** k, node, b)
         e = self.expr(exponent)    # x ** y: the op row `pow`
         return self.op(lambda a, c: a ** c, node, b, e)
-
-
-def _math_message(e: MathError) -> str:
-    return str(e)
 
 
 # --------------------------------------------------------------------------

@@ -116,10 +116,6 @@ class Op:
             ys = None if y is None else np.float64(y)
             return tuple(float(g(xs, ys, k, np.float64(out))) for g in self.np_d)
 
-    def forward_ieee(self, x, y, k) -> float:
-        with np.errstate(all="ignore"):
-            return float(self.np_f(np.float64(x), None if y is None else np.float64(y), k))
-
     def describe(self, *args: str) -> str:
         """The forward written with the given operand names: ``describe("a", "b") -> "a · b"``."""
         names = dict(zip(("x", "y"), args))

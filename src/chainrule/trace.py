@@ -251,7 +251,6 @@ class Tracer:
 
     def __init__(self):
         self.record: list = []
-        self._root = None
 
     def __enter__(self):
         _records.append(self.record)
