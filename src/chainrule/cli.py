@@ -352,7 +352,7 @@ def lesson_text(lesson) -> str:
 
 
 def _points_text(lesson, run) -> str:
-    from .lang import evaluate, parse
+    from .lab.lessons import identity_value
 
     out = lesson.output
     rows = []
@@ -361,8 +361,7 @@ def _points_text(lesson, run) -> str:
         grads = r.grads()
         row = [_at(inputs), fmt(r.value)]
         for name, expr in lesson.identities.items():
-            needed = {n: r.values[n].data for n in parse(f"g = {expr}").inputs}
-            row += [fmt(grads[name]), fmt(evaluate(f"g = {expr}", needed).value)]
+            row += [fmt(grads[name]), fmt(identity_value(expr, r))]
         rows.append(row)
     header = ["at", out]
     for name, expr in lesson.identities.items():

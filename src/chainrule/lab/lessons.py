@@ -26,7 +26,7 @@ from functools import cached_property
 from ..errors import InputError
 from ..lang import Program, Run, StepResult, evaluate, gradient_step, parse
 
-__all__ = ["Lesson", "Point", "PlayerStep", "CheckResult", "LESSONS", "SEEDS", "get_lesson", "check",
+__all__ = ["Lesson", "Point", "PlayerStep", "CheckResult", "LESSONS", "SEEDS", "get_lesson", "check", "identity_value",
            "check_all", "naive_recursive_grads", "REL_TOL"]
 
 REL_TOL = 1e-9
@@ -399,8 +399,13 @@ def _check_run(c: _Checker, lesson: Lesson, run: Run, expected, grads, where: st
     for name, want in grads.items():
         c.compare(f"∂{out}/∂{name}{where}", run.values[name].grad, want)
     for name, expr in lesson.identities.items():
-        needed = {n: run.values[n].data for n in parse(f"g = {expr}").inputs}
-        c.compare(f"∂{out}/∂{name} = {expr}{where}", run.values[name].grad, evaluate(f"g = {expr}", needed).value)
+        c.compare(f"∂{out}/∂{name} = {expr}{where}", run.values[name].grad, identity_value(expr, run))
+
+
+def identity_value(expr: str, run: Run) -> float:
+    """The value of a lesson's closed-form gradient ``expr`` (e.g. ``"(a - y)*x"``) at ``run``'s values."""
+    needed = {n: run.values[n].data for n in parse(f"g = {expr}").inputs}
+    return evaluate(f"g = {expr}", needed).value
 
 
 def check(lesson: Lesson) -> CheckResult:
