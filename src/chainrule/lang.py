@@ -389,7 +389,8 @@ def _check_values(program: Program, values: Mapping[str, float]) -> dict[str, fl
         if not math.isfinite(v):
             raise InputError(f"the value for input '{name}' must be a finite number, got {v}")
         if name in given:   # e.g. 'ﬁ' and 'fi': two spellings, one variable
-            raise InputError(f"input '{name}' is given twice (as {' and '.join(repr(k) for k in values if _nfkc(k) == name)})")
+            spellings = " and ".join(repr(k) for k in values if _nfkc(k) == name)
+            raise InputError(f"input '{name}' is given twice (as {spellings})")
         given[name] = v
     for name in program.inputs:
         if name not in given:
