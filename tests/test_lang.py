@@ -449,6 +449,14 @@ def test_step_refusals():
         gradient_step(parse("L = x**2"), {"x": 1e150}, 1e200)
 
 
+@pytest.mark.parametrize("src, at", [("L = sqrt(x)", {"x": 0.0}),               # slope inf
+                                     ("L = sqrt(x)*y", {"x": 0.0, "y": 0.0})])   # slope 0·inf = nan
+def test_step_with_an_undefined_slope_says_so(src, at):
+    with pytest.raises(InputError, match=r"∂L/∂x is (inf|nan) at this point, so no step can be taken") as e:
+        gradient_step(parse(src), at, 0.1)
+    assert "smaller learning rate" not in str(e.value)
+
+
 def test_step_needs_an_input():
     with pytest.raises(InputError, match="no inputs, so there is nothing to step"):
         gradient_step(parse("y = 2*3"), {}, 0.1)

@@ -521,6 +521,9 @@ def gradient_step(program: Program, values: Mapping[str, float], lr: float,
     grads = before.grads()
     new_values = {n: v.data for n, v in before.inputs.items()}
     for p in params:
+        if not math.isfinite(grads[p]):   # no learning rate helps: the slope itself is undefined
+            raise InputError(f"∂{program.output}/∂{p} is {grads[p]} at this point, so no step can be taken; "
+                             f"try other starting values or leave {p} out of the parameters")
         new = new_values[p] - lr * grads[p]
         if not math.isfinite(new):
             raise InputError(f"the step makes '{p}' {new} (its gradient is {grads[p]:g}): "
