@@ -86,6 +86,14 @@ def test_program_from_file(capsys, tmp_path):
                                "grads": {"w1": 3.0, "a0": 6.0, "w2": 2.0, "w3": 12.0, "y": -2.0}}
 
 
+def test_program_file_with_byte_order_mark_and_crlf(capsys, tmp_path):
+    f = tmp_path / "prog.txt"
+    f.write_bytes(b"\xef\xbb\xbfL = 2*x\r\nM = L + 1\r\n")   # as Windows Notepad saves it
+    code, out, err = run(capsys, "grad", f"@{f}", "--at", "x=1", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out) == {"output": "M", "value": 3.0, "grads": {"x": 2.0}}
+
+
 def test_program_from_stdin(capsys, monkeypatch):
     import io
     monkeypatch.setattr(sys, "stdin", io.StringIO("L = 2*x\n"))

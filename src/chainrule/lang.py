@@ -115,6 +115,7 @@ def parse(text: str) -> Program:
         raise ProgramError(f"a program is text, got {type(text).__name__}")
     if len(text) > MAX_CHARS:
         raise ProgramError(f"the program is {len(text)} characters long; at most {MAX_CHARS} are allowed", 1, 1)
+    text = text.removeprefix("\ufeff")   # the byte-order mark some editors put first (Windows Notepad)
     lines = _lines(text)
     tree = _ast_parse(text, lines)
     where = _Where(lines)
