@@ -63,3 +63,13 @@ def test_errors_are_clear():
         Dual(1.0) + "a"
     with pytest.raises(ValueError, match="2 primals but 1 tangents"):
         jvp(lambda x, y: x * y, [1.0, 2.0], [1.0])
+
+
+@pytest.mark.parametrize("fn", [lambda x: x ** 1e308, lambda x: (x * 1e308) * 10, lambda x: x.exp() * 1e308])
+def test_overflow_is_named_as_reverse_mode_names_it(fn):
+    # forward and reverse mode read the same op table and must say the same thing
+    with pytest.raises(MathError) as reverse:
+        fn(Value(2.0))
+    with pytest.raises(MathError, match="too large for a float") as forward:
+        derivative(fn, 2.0)
+    assert str(forward.value) == str(reverse.value)

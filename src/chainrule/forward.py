@@ -33,8 +33,9 @@ def _apply(op: Op, a: "Dual", b: "Dual | None", k=None) -> "Dual":
             out = op.f(a.value, y, k)
             if out - out != 0.0:
                 raise OverflowError
-        except (ArithmeticError, ValueError):
-            raise MathError(op, (a.value,) if b is None else (a.value, y)) from None
+        except (ArithmeticError, ValueError) as e:   # the same message as Value's forward
+            args = ((a.value,) if b is None else (a.value, y)) + (() if k is None else (k,))
+            raise MathError(op, args, overflow=isinstance(e, OverflowError)) from None
         try:
             locals_ = [d(a.value, y, k, out) for d in op.d]
         except (ArithmeticError, ValueError):
