@@ -316,6 +316,21 @@ def test_type_errors():
         Value(float("nan"), name="w")
 
 
+def test_constant_exponent_is_checked_but_not_built():
+    import numpy as np
+    from chainrule.autodiff import next_seq
+    x = Value(1.5)
+    for k in (2, 2.0, np.float64(2.0), np.int64(2)):
+        before = next_seq()
+        y = x ** k
+        assert (y.op, y._k, y.data) == ("powc", 2.0, 2.25)
+        assert y._seq == before + 1          # one new node: no throw-away Value for the exponent
+    for bad, err in (("2", TypeError), (True, TypeError), (None, TypeError),
+                     (float("inf"), ValueError), (float("nan"), ValueError)):
+        with pytest.raises(err):
+            x ** bad
+
+
 def test_backward_on_constants_only_says_why():
     c = Value(2.0, requires_grad=False) * 3
     with pytest.raises(RuntimeError, match="does not require grad.*constants only"):

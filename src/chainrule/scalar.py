@@ -219,7 +219,8 @@ class Value:
     def __pow__(self, other):
         if isinstance(other, Value):
             return _make(_POW, self, other, None)
-        _const(other)  # type check
+        if isinstance(other, bool) or not isinstance(other, Real) or other - other != 0:
+            _const(other)  # raises the TypeError (not a number) or ValueError (inf, nan) a constant would
         return _make(_POWC, self, None, float(other))
 
     def __rpow__(self, other):
