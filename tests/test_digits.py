@@ -142,6 +142,7 @@ def test_unwritable_out_dir_is_a_user_error_before_training(tmp_path, capsys):
     assert main(["train", "digits", "--out", str(tmp_path / "a-file")]) == 2
     cap = capsys.readouterr()
     assert "cannot write into --out" in cap.err and "epoch" not in cap.out
+    assert "a file is in the way" in cap.err
 
 
 def test_explain_index_out_of_range_and_foreign_model(trained, tmp_path, capsys):

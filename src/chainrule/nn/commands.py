@@ -161,7 +161,10 @@ class _writing:
     def __exit__(self, kind, e, tb):
         if kind is not None and issubclass(kind, OSError):
             where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-            raise InputError(f"cannot write into --out {self.out!r}{where}: {e.strerror or e}") from None
+            reason = e.strerror or str(e)
+            if isinstance(e, (FileExistsError, NotADirectoryError)):   # makedirs' "File exists" says little
+                reason = "a file is in the way: --out names a folder"
+            raise InputError(f"cannot write into --out {self.out!r}{where}: {reason}") from None
         return False
 
 
