@@ -335,3 +335,28 @@ def test_backward_on_constants_only_says_why():
     c = Value(2.0, requires_grad=False) * 3
     with pytest.raises(RuntimeError, match="does not require grad.*constants only"):
         c.backward()
+
+
+def test_grad_mode_and_tracing_are_per_thread():
+    import threading
+
+    from chainrule import Tracer, no_grad
+    from chainrule.trace import active_record
+    seen = {}
+    inside = threading.Event()
+    done = threading.Event()
+
+    def other():
+        inside.wait(5)
+        x = Value(2.0)
+        seen["requires_grad"] = (x * x).requires_grad
+        seen["record"] = active_record()
+        done.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with no_grad(), Tracer():
+        inside.set()
+        done.wait(5)
+    t.join(5)
+    assert seen == {"requires_grad": True, "record": None}

@@ -23,17 +23,24 @@ from __future__ import annotations
 
 import gc
 import itertools
+import threading
 from operator import attrgetter
 
 __all__ = ["no_grad", "enable_grad", "is_grad_enabled", "reverse_topological", "ancestors", "run_backward"]
 
-_state = {"enabled": True}
+class _GradState(threading.local):
+    """Grad mode is per thread, as in PyTorch: a no_grad() block in one thread
+    (a web request, say) must not switch recording off in another."""
+    enabled = True
+
+
+_state = _GradState()
 next_seq = itertools.count().__next__
 _by_seq = attrgetter("_seq")
 
 
 def is_grad_enabled() -> bool:
-    return _state["enabled"]
+    return _state.enabled
 
 
 class _GradMode:
@@ -44,12 +51,12 @@ class _GradMode:
         self._saved: list[bool] = []
 
     def __enter__(self):
-        self._saved.append(_state["enabled"])
-        _state["enabled"] = self.enabled
+        self._saved.append(_state.enabled)
+        _state.enabled = self.enabled
         return self
 
     def __exit__(self, *exc):
-        _state["enabled"] = self._saved.pop()
+        _state.enabled = self._saved.pop()
         return False
 
     def __call__(self, fn):

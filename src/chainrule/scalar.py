@@ -59,7 +59,7 @@ def _make(op: Op, a: "Value", b: "Value | None", k) -> "Value":
     out.grad = 0.0
     out.name = None
     out._seq = next_seq()
-    if _enabled["enabled"] and (a.requires_grad or (b is not None and b.requires_grad)):
+    if _enabled.enabled and (a.requires_grad or (b is not None and b.requires_grad)):
         out.requires_grad = True
         out._op, out._a, out._b, out._k = op, a, b, k
     else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +30,18 @@ __all__ = ["Trace", "TraceNode", "ForwardStep", "BackwardStep", "LocalStep", "Tr
            "active_record", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
-_records: list[list] = []  # stack of active recorders
+class _Recorders(threading.local):
+    def __init__(self):
+        self.stack = []   # active Tracer records, per thread
+
+
+_records = _Recorders()
 
 
 def active_record():
     """The list the current backward sweep should append to, or None."""
-    return _records[-1] if _records else None
+    stack = _records.stack
+    return stack[-1] if stack else None
 
 
 @dataclass
@@ -253,11 +260,11 @@ class Tracer:
         self.record: list = []
 
     def __enter__(self):
-        _records.append(self.record)
+        _records.stack.append(self.record)
         return self
 
     def __exit__(self, *exc):
-        _records.remove(self.record)
+        _records.stack.remove(self.record)
         return False
 
     def trace(self, output=None) -> Trace:

@@ -372,7 +372,7 @@ class Tensor:
 
     # -- in-place updates (outside the graph) -----------------------------------
     def _inplace(self, what):
-        if self.requires_grad and _state["enabled"]:
+        if self.requires_grad and _state.enabled:
             raise InputError(
                 f"{what} on a tensor that requires grad would hide the change from backward(); "
                 "do it inside `with no_grad():` (e.g. for a parameter update)")
@@ -714,7 +714,7 @@ def _make(op, prev, xs, data, k):
     out._g = None
     out._gown = False
     out._retain = False
-    if _state["enabled"]:
+    if _state.enabled:
         for p in prev:
             if p.requires_grad:
                 out.requires_grad = True
