@@ -294,8 +294,19 @@ def test_statement_count_bound(monkeypatch):
 
 
 def test_nesting_depth_bound_ours():
-    e = refused("y = " + "x+" * 250 + "1")  # Python parses it; our walk refuses it
+    e = refused("y = " + "-" * 250 + "x")  # Python parses it; our walk refuses it
     assert "nested more than 200 levels" in e.message and e.line == 1
+
+
+def test_a_long_flat_sum_is_a_chain_not_deep_nesting():
+    n = 1500
+    run = evaluate("L = " + " + ".join(f"x{i}*w" for i in range(n)), {**{f"x{i}": 1.0 for i in range(n)}, "w": 2.0})
+    assert run.output.data == 2.0 * n
+    run.output.backward()
+    assert run.inputs["w"].grad == n
+    assert evaluate("L = 1 - 2 - 3 / 4 * 5 + 6", {}).output.data == 1 - 2 - 3 / 4 * 5 + 6
+    e = refused("y = a + b % c + d")
+    assert "% operator" in e.message
 
 
 def test_nesting_depth_bound_python_parser():

@@ -224,6 +224,10 @@ def _assignment(stmt, where) -> tuple[str, ast.expr]:
     return target.id, stmt.value
 
 
+_BINARY = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y,
+           ast.Mult: lambda x, y: x * y, ast.Div: lambda x, y: x / y}
+
+
 def _short(node) -> str:
     s = ast.unparse(node)
     return s if len(s) <= 40 else s[:37] + "..."
@@ -237,8 +241,15 @@ def _check_depth(expr, where) -> None:
         if depth > MAX_DEPTH:
             raise ProgramError(f"this expression is nested more than {MAX_DEPTH} levels deep: "
                                "split it into several statements", *where(node))
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
-                     if isinstance(child, ast.expr))
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                # a + b + c + … nests to the left, but is walked as a flat chain (see expr)
+                flat = child is getattr(node, "left", None) and _chain_link(node) and _chain_link(child)
+                stack.append((child, depth if flat else depth + 1))
+
+
+def _chain_link(node) -> bool:
+    return isinstance(node, ast.BinOp) and not isinstance(node.op, ast.Pow)
 
 
 def _number(node) -> float | None:
@@ -278,8 +289,15 @@ class _Checker:
                        ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^"}.get(type(node.op), "this operator")
                 hint = " (for powers write **)" if sym == "^" else ""
                 raise ProgramError(f"not allowed: the {sym} operator{hint}; {ALLOWED}", *self.where(node))
-            self.visit(node.left)
-            self.visit(node.right)
+            # a + b + c + … nests to the left: walk that spine in a loop, not by recursion
+            spine = [node]
+            while _chain_link(spine[-1].left):
+                spine.append(spine[-1].left)
+                if type(spine[-1].op) not in _BINOPS:
+                    self.visit(spine[-1])     # refuses the operator with its message
+            self.visit(spine[-1].left)
+            for link in reversed(spine):
+                self.visit(link.right)
         elif isinstance(node, ast.Call):
             self.call(node)
         else:
@@ -460,10 +478,16 @@ class _Builder:
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, ast.Pow):
                 return self.power(node, node.left, node.right)
-            a, b = self.expr(node.left), self.expr(node.right)
-            fn = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y,
-                  ast.Mult: lambda x, y: x * y, ast.Div: lambda x, y: x / y}[type(node.op)]
-            return self.op(fn, node, a, b)
+            # Walk a + b + c + … down its left spine without recursion: a long sum
+            # of terms is a flat chain, not deep nesting.
+            spine = []
+            while _chain_link(node):
+                spine.append(node)
+                node = node.left
+            acc = self.expr(node)
+            for link in reversed(spine):
+                acc = self.op(_BINARY[type(link.op)], link, acc, self.expr(link.right))
+            return acc
         assert isinstance(node, ast.Call)  # the checker allowed nothing else
         name = _ALIASES.get(node.func.id, node.func.id)
         if name == "pow":
