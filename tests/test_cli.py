@@ -430,3 +430,9 @@ def test_help_imports_no_heavy_library():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]"
+
+
+def test_a_huge_program_file_is_refused_without_reading_it_all(capsys):
+    code = main(["grad", "@/dev/zero", "--at", "x=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "characters" in err

@@ -37,6 +37,7 @@ import textwrap
 import traceback
 
 from .errors import ChainruleError, InputError
+from . import lang
 
 __all__ = ["main", "build_parser", "PLUGINS", "SUBPARSERS", "add_program_arguments", "read_program",
            "parse_at", "run_from_args", "fmt", "json_number"]
@@ -77,10 +78,12 @@ def read_program(text: str) -> str:
     if path == "-":
         if sys.stdin is None:   # started with stdin closed (`chainrule grad @- <&-`)
             raise InputError("@-: cannot read the program from standard input: it is closed")
-        return sys.stdin.read()
+        return sys.stdin.read(lang.MAX_CHARS + 1)
     try:
         with open(path, encoding="utf-8") as f:
-            return f.read()
+            # One character past the limit is enough for lang to refuse it (and
+            # @/dev/zero must not fill the memory first).
+            return f.read(lang.MAX_CHARS + 1)
     except FileNotFoundError:
         raise InputError(f"cannot read program file '{path}': no such file") from None
     except IsADirectoryError:
