@@ -436,3 +436,13 @@ def test_a_huge_program_file_is_refused_without_reading_it_all(capsys):
     code = main(["grad", "@/dev/zero", "--at", "x=1"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "characters" in err
+
+
+def test_a_full_disk_is_not_called_a_bug():
+    import subprocess
+    import sys
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "chainrule", "lesson", "list"], stdout=full,
+                           stderr=subprocess.PIPE, text=True)
+    assert p.returncode == 1
+    assert p.stderr == "chainrule: error: cannot write the output: No space left on device\n"

@@ -28,6 +28,7 @@ extend them: ``SUBPARSERS["lesson"].add_parser("html", ...)`` adds
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import math
@@ -468,6 +469,10 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 0
     except Exception as e:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            # the machine, not chainrule: e.g. `chainrule lesson list > /dev/full`
+            print(f"chainrule: error: cannot write the output: {e.strerror or e}", file=sys.stderr)
+            return 1
         if debug:
             traceback.print_exc()
         print(f"chainrule: internal error (a bug in chainrule, please report it): {type(e).__name__}: "
