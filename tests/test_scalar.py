@@ -360,3 +360,22 @@ def test_grad_mode_and_tracing_are_per_thread():
         done.wait(5)
     t.join(5)
     assert seen == {"requires_grad": True, "record": None}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Value(10 ** 400), "too large for a float"),
+    (lambda: Value(float("inf"), name="w"), "must be finite, got inf for 'w'"),
+    (lambda: Value(1.0).leaky_relu(float("nan")), "negative_slope must be a finite number"),
+    (lambda: Value(1.0).leaky_relu("a"), "negative_slope must be a finite number"),
+])
+def test_bad_python_arguments_are_input_errors(make, message):
+    from chainrule.errors import InputError
+    with pytest.raises(InputError, match=message):
+        make()
+
+
+def test_trace_of_a_non_value_is_an_input_error():
+    from chainrule import trace
+    from chainrule.errors import InputError
+    with pytest.raises(InputError, match="needs a Value or a Tensor, got float"):
+        trace(3.0)

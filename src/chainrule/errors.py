@@ -21,5 +21,5 @@ class ProgramError(ChainruleError):
         super().__init__(where + message)
 
 
-class InputError(ChainruleError):
+class InputError(ChainruleError, ValueError):
     """A bad value for a named input, argument or option."""

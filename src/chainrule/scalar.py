@@ -15,7 +15,7 @@ from numbers import Real
 
 from . import autodiff
 from .autodiff import next_seq
-from .errors import ChainruleError
+from .errors import ChainruleError, InputError
 from .ops import OPS, Op
 from .trace import active_record
 
@@ -97,9 +97,13 @@ class Value:
             data = data.data
         if isinstance(data, bool) or not isinstance(data, Real):
             raise TypeError(f"Value(data) needs a real number, got {type(data).__name__} {data!r}")
-        data = float(data)
+        named = f" for {name!r}" if isinstance(name, str) else ""
+        try:
+            data = float(data)
+        except OverflowError:
+            raise InputError(f"Value(data) is too large for a float{named}: {data!r:.40}") from None
         if not math.isfinite(data):
-            raise ValueError(f"Value(data) must be finite, got {data}" + (f" for {name!r}" if name else ""))
+            raise InputError(f"Value(data) must be finite, got {data}{named}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"Value(name) must be a string, got {type(name).__name__}")
         self.data = data
@@ -239,6 +243,9 @@ class Value:
         return _make(OPS["minimum"], self, _const(other), None)
 
     def leaky_relu(self, negative_slope: float = 0.01):
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, Real) \
+                or not math.isfinite(negative_slope):
+            raise InputError(f"leaky_relu: negative_slope must be a finite number, got {negative_slope}")
         return _make(OPS["leaky_relu"], self, None, float(negative_slope))
 
 

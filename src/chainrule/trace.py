@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import autodiff
+from .errors import InputError
 from .ops import OPS, TENSOR_OPS, jacobian_form
 
 __all__ = ["Trace", "TraceNode", "ForwardStep", "BackwardStep", "LocalStep", "Tracer", "trace",
@@ -283,6 +284,8 @@ def trace(output, backward: bool = True) -> Trace:
     A leaf whose ``.grad`` holds more than one sweep gives (typically a second
     ``backward()`` without ``zero_grad()``) is noted in ``warnings``.
     """
+    if not hasattr(output, "_parents"):
+        raise InputError(f"trace() needs a Value or a Tensor, got {type(output).__name__} {output!r:.60}")
     record = None
     warnings = []
     if backward and output.requires_grad:

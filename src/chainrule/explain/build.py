@@ -39,8 +39,12 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Expl
         if wrt is not None:
             raise InputError("this trace has no backward pass, so there are no gradients to explain: "
                              "make it with trace(output) (backward=True) from an output that requires grad")
-        notes.append("no backward pass was recorded (the output does not require grad, or the trace "
-                     "was made with backward=False): there are no chains to show")
+        out = t.nodes[t.output]
+        if not any(n.kind == "input" for n in t.nodes):
+            notes.append(f"{out.label} is made of constants only (it has no inputs), "
+                         "so there are no gradients and no chains to show")
+        else:
+            notes.append("this trace was recorded without its backward pass, so there are no chains to show")
         return Explanation(t, [], [], "ops" if ops else "names", notes, max_paths)
 
     wanted = _resolve(t, wrt, root)
