@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from typing import Iterator
 
 import numpy as np
 
 from ..errors import InputError
+from ..files import atomic_write
 from ..tensor import Tensor
 
 __all__ = ["Module", "Parameter", "StateDictError", "save_arrays", "load_arrays"]
@@ -248,26 +248,10 @@ def save_arrays(path, arrays: dict[str, np.ndarray], meta: dict | None = None) -
     disk, and only then renamed over ``path`` (``os.replace`` is atomic), so
     either the old file or the complete new one exists at every moment.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     payload = dict(arrays)
     if meta is not None:
         payload[META_KEY] = np.array(json.dumps(meta))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write(path, lambda f: np.savez(f, **payload), suffix=".npz")
 
 
 def load_arrays(path) -> tuple[dict[str, np.ndarray], dict]:

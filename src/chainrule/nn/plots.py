@@ -5,12 +5,11 @@ Figures are built with ``matplotlib.figure.Figure`` directly rather than
 """
 from __future__ import annotations
 
-import os
-import tempfile
 
 import numpy as np
 
 from ..errors import ChainruleError
+from ..files import atomic_write
 
 __all__ = ["require", "plot_training", "plot_grad_norms", "plot_explanation"]
 
@@ -36,19 +35,7 @@ def _figure(*size):
 
 def _save(fig, path) -> str:
     """Save via a temporary file + os.replace, so a failed save leaves the old PNG intact."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: fig.savefig(f, format="png"), suffix=".png")
 
 
 def plot_training(history: dict, path) -> str:

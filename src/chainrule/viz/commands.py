@@ -12,6 +12,7 @@ import os
 import sys
 
 from ..errors import InputError
+from ..files import atomic_write
 
 __all__ = ["register", "cmd_draw", "cmd_html", "cmd_lesson_html"]
 
@@ -88,10 +89,8 @@ def _write(path: str, data, what: str) -> None:
         else:
             sys.stdout.write(data)
         return
-    mode = "wb" if isinstance(data, bytes) else "w"
     try:
-        with open(path, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
-            f.write(data)
+        atomic_write(path, data)   # a failed write keeps the old file
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
     print(f"chainrule: wrote {what} to {path}", file=sys.stderr)

@@ -6,6 +6,7 @@ this raises :class:`~chainrule.errors.InputError` saying what to install.
 from __future__ import annotations
 
 from ..errors import InputError
+from ..files import atomic_write
 from .layout import layout_trace
 from .svg import (NOT_YET, PALETTE, GradScale, _grad_of, _route_local, _sign_colour, edge_locals, fmt,
                   group_lines, node_lines)
@@ -111,6 +112,5 @@ def trace_to_png(trace, path=None, *, show_locals: bool = True, collapse: bool |
     plt.close(fig)
     data = buf.getvalue()
     if path is not None:
-        with open(path, "wb") as f:
-            f.write(data)
+        atomic_write(path, data)
     return data
