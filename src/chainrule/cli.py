@@ -38,6 +38,7 @@ import textwrap
 import traceback
 
 from .errors import ChainruleError, InputError
+from .textfmt import text_table
 from . import lang
 
 __all__ = ["main", "build_parser", "PLUGINS", "SUBPARSERS", "add_program_arguments", "read_program",
@@ -144,9 +145,7 @@ def _print_json(obj) -> None:
 
 
 def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    return "\n".join(lines)
+    return "\n".join(text_table(header, rows, indent))
 
 
 def _at(values: dict) -> str:

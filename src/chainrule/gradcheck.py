@@ -34,6 +34,7 @@ import numpy as np
 
 from .autodiff import no_grad
 from .errors import ChainruleError, InputError
+from .textfmt import text_table
 from .scalar import Value
 
 __all__ = ["gradcheck", "dot_product_test", "GradcheckResult", "InputCheck", "DotProductResult",
@@ -149,9 +150,7 @@ def _shown(checks: list[InputCheck], limit: int = 20) -> list[InputCheck]:
 
 
 def _table(header: tuple, rows: list[tuple]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    return "\n".join(lines)
+    return "\n".join(text_table(header, rows))
 
 
 # --------------------------------------------------------------------------

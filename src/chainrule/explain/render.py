@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+from ..textfmt import text_table
 from .chains import is_num, pretty
 
 SHOW_WHEN_SUMMARISED = 3   # paths written out when there are too many to list
@@ -166,13 +167,7 @@ def _unique_factors(cs, limit):
 # --------------------------------------------------------------------------
 
 def _text_table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
-    lines = []
-    for r in [headers] + rows:
-        lines.append(indent + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-        if r is headers:
-            lines.append(indent + "  ".join("─" * w for w in widths))
-    return lines
+    return text_table(headers, rows, indent, rule=True)
 
 
 def _md_cell(s) -> str:
