@@ -179,7 +179,18 @@ def load_model(path) -> tuple[Sequential, dict]:
         meta["seed"] = _check_seed(meta.get("seed", 0))
     except InputError as e:
         raise InputError(f"{path!s}: {e} in its metadata") from None
-    model = build_mlp(_check_hidden(meta["hidden"]), meta["seed"])
+    hidden = _check_hidden(meta["hidden"])
+    # Compare with the arrays before building: metadata alone must not make us allocate
+    # (hidden [65536, 65536] asks for 32 GiB), and the arrays have passed load_arrays' size cap.
+    sizes = [N_PIXELS, *hidden, N_CLASSES]
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for key, shape in ((f"{2 * i}.weight", (n_out, n_in)), (f"{2 * i}.bias", (n_out,))):
+            got = arrays.get(key)
+            if got is None or got.shape != shape:
+                found = "missing" if got is None else f"shape {got.shape}"
+                raise InputError(f"{path!s}: its metadata says hidden {list(hidden)}, so {key} should have "
+                                 f"shape {shape}, but it is {found}")
+    model = build_mlp(hidden, meta["seed"])
     model.load_state_dict(arrays)
     for name, p in model.named_parameters():
         if not np.all(np.isfinite(p.data)):

@@ -201,6 +201,9 @@ class Module:
                 continue
             v = given[k]
             a = v.data if isinstance(v, Tensor) else v
+            if np.iscomplexobj(a):   # np.asarray(..., float) would keep only the real part
+                problems.append(f"{k}: complex numbers; a parameter holds real numbers")
+                continue
             try:
                 a = np.asarray(a, dtype=p.data.dtype)
             except (TypeError, ValueError) as e:
@@ -254,25 +257,102 @@ def save_arrays(path, arrays: dict[str, np.ndarray], meta: dict | None = None) -
     return atomic_write(path, lambda f: np.savez(f, **payload), suffix=".npz")
 
 
-def load_arrays(path) -> tuple[dict[str, np.ndarray], dict]:
-    """``(arrays, meta)`` from a file written by :func:`save_arrays`. Never unpickles."""
+# The most a model file may hold once unpacked, unless the caller allows more:
+# a digits model is well under 1 MB, a 76 MB model fits many times over.
+MAX_LOAD_BYTES = 1 << 30
+MAX_META_BYTES = 1 << 20
+MAX_MEMBERS = 100_000
+
+
+def _fail(path, why: str):
+    raise InputError(f"{path!r} is not a readable .npz model file: {why}") from None
+
+
+def _check_member(path, z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int):
+    """(name, shape, fortran, dtype) of one ``.npy`` member, from its header alone."""
+    from numpy.lib import format as npy
+    name = info.filename[:-4] if info.filename.endswith(".npy") else None
+    if name is None:
+        _fail(path, f"it holds {info.filename!r}, which is not a .npy array")
+    with z.open(info) as f:
+        try:
+            version = npy.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = npy.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = npy.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"npy format version {version} is not supported")
+        except (ValueError, EOFError, OSError, zipfile.BadZipFile, SyntaxError) as e:
+            _fail(path, f"array {name!r} has a damaged header ({e})")
+        offset = f.tell()
+    if name == META_KEY:
+        if dtype.kind != "U" or shape != ():
+            _fail(path, f"its {META_KEY} entry is not a text string")
+        limit = min(limit, MAX_META_BYTES)
+    elif dtype.kind != "f" or dtype.itemsize > 8:
+        what = "complex" if dtype.kind == "c" else str(dtype)
+        _fail(path, f"array {name!r} holds {what} values; a model's weights are real floats "
+                    "(float16, float32 or float64)")
+    if any(n < 0 for n in shape):
+        _fail(path, f"array {name!r} claims a negative shape {tuple(shape)}")
+    count = 1
+    for n in shape:
+        count *= n
+    nbytes = count * dtype.itemsize
+    if nbytes > limit:
+        _fail(path, f"array {name!r} claims shape {tuple(shape)} ({nbytes:,} bytes), more than the "
+                    f"{limit:,} bytes allowed (raise max_bytes to load it)")
+    if info.file_size != offset + nbytes:
+        _fail(path, f"array {name!r} claims shape {tuple(shape)} ({nbytes:,} bytes) but holds "
+                    f"{max(info.file_size - offset, 0):,} bytes")
+    return name, nbytes
+
+
+def load_arrays(path, max_bytes: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """``(arrays, meta)`` from a file written by :func:`save_arrays`. Never unpickles.
+
+    Everything is checked from the zip directory and the ``.npy`` headers before
+    a single array is read: each entry is a real float array (or the metadata
+    string), its claimed shape matches its size, and the total unpacked size is
+    at most ``max_bytes`` (default :data:`MAX_LOAD_BYTES`, 1 GiB). A file that
+    fails any check is refused with one :class:`InputError` line.
+    """
     path = os.fspath(path)
+    limit = MAX_LOAD_BYTES if max_bytes is None else max_bytes
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InputError(f"max_bytes must be a whole number of bytes, got {max_bytes!r}")
     if not os.path.exists(path):
         raise InputError(f"model file {path!r} does not exist")
     if os.path.isfile(path) and not zipfile.is_zipfile(path):
         # np.load would try to unpickle it and suggest allow_pickle, which is not the problem
         raise InputError(f"{path!r} is not a readable .npz model file: it is not a zip archive "
                          "(Module.save and 'chainrule train digits' write one)")
+    arrays = {}
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            if len(infos) > MAX_MEMBERS:
+                _fail(path, f"it holds {len(infos):,} entries (at most {MAX_MEMBERS:,})")
+            claimed = sum(i.file_size for i in infos)
+            if claimed > limit:
+                _fail(path, f"it unpacks to {claimed:,} bytes, more than the {limit:,} allowed "
+                            "(raise max_bytes to load it)")
+            names = [_check_member(path, z, info, limit)[0] for info in infos]
+            if len(set(names)) != len(names):
+                _fail(path, "it holds the same array name twice")
+            for name, info in zip(names, infos):
+                with z.open(info) as f:
+                    arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
+        if isinstance(e, InputError):
+            raise
         raise InputError(f"{path!r} is not a readable .npz model file: {e}") from None
     meta = {}
     if META_KEY in arrays:
         try:
             meta = json.loads(str(arrays.pop(META_KEY)))
-        except ValueError:
+        except (ValueError, RecursionError):
             meta = None
         if not isinstance(meta, dict):
             raise InputError(f"{path!r} has a damaged {META_KEY} entry") from None
