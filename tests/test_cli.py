@@ -1,6 +1,7 @@
 """The command line: outputs, exact JSON, and every error path (one line, status 2, no traceback)."""
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -199,8 +200,16 @@ def test_explain_text_has_forward_backward_and_chain(capsys):
 
 
 def test_explain_default_is_every_input(capsys):
+    # f = x² + 2y² at (0.5, 0.3): ∂f/∂x = 2x = 1, ∂f/∂y = 4y = 1.2 (by hand)
     code, out, _ = run(capsys, "explain", "f = x**2 + 2*y**2", "--at", "x=0.5", "y=0.3")
-    assert code == 0 and "∂f/∂x" in out and "∂f/∂y" in out
+    assert code == 0
+    assert "∂f/∂x = 2·x = 1\n" in out and "∂f/∂y = 2·2·y = 1.2\n" in out
+    code, out, _ = run(capsys, "explain", "f = x**2 + 2*y**2", "--at", "x=0.5", "y=0.3", "--format", "json")
+    chains = json.loads(out)["chains"]
+    assert code == 0 and [c["wrt"] for c in chains] == ["x", "y"]
+    assert [c["grad"] for c in chains] == pytest.approx([1.0, 1.2], rel=1e-15)
+    assert [c["total"] for c in chains] == pytest.approx([1.0, 1.2], rel=1e-15)
+    assert all(c["matches"] is True for c in chains)
 
 
 def test_explain_json_and_markdown(capsys):
@@ -218,8 +227,17 @@ def test_explain_json_and_markdown(capsys):
 
 
 def test_explain_ops_mode(capsys):
+    # u = 3x + 1 = 7, y = u² = 49: ∂y/∂x = 2u · 3 = 42; ops mode puts the unnamed 3·x in as its own link
     code, out, _ = run(capsys, "explain", "u = 3*x + 1; y = u**2", "--at", "x=2", "--ops", "--format", "json")
-    assert code == 0 and json.loads(out)["mode"] == "ops"
+    d = json.loads(out)
+    assert code == 0 and d["mode"] == "ops"
+    (chain,) = d["chains"]
+    assert chain["wrt"] == "x" and chain["grad"] == 42.0 and chain["total"] == 42.0 and chain["path_count"] == 1
+    (path,) = chain["paths"]
+    assert [f["value"] for f in path["factors"]] == [14.0, 1.0, 3.0] and path["product"] == 42.0
+    code, out, _ = run(capsys, "explain", "u = 3*x + 1; y = u**2", "--at", "x=2", "--format", "json")
+    (names,) = json.loads(out)["chains"]
+    assert [f["value"] for f in names["paths"][0]["factors"]] == [14.0, 3.0]     # names mode: u is the link
 
 
 def test_explain_prints_trace_warnings(capsys, monkeypatch):
@@ -333,10 +351,28 @@ def test_lesson_show_reuse_right_next_to_wrong(capsys):
     assert "partial sum" in out
 
 
+def shown_tables(out: str) -> tuple[dict, dict]:
+    """The forward table's value and the backward table's incoming gradient, by node label, as printed."""
+    forward = out.split("Forward pass", 1)[1].split("Backward pass", 1)[0]
+    backward = out.split("Backward pass", 1)[1]
+    values = dict(re.findall(r"^  \d+\s+(\S+)\s.*\s(\S+)$", forward, re.M))
+    grads = dict(re.findall(r"^  \d+\s+(\S+)\s+(-?[\d.]+(?:e[-+]?\d+)?)\s", backward, re.M))
+    return values, grads
+
+
 @pytest.mark.parametrize("name", ["sigmoid_net", "sigmoid_bce", "chain_practice", "vanishing", "quadratic_2d"])
 def test_lesson_show_others(capsys, name):
+    from chainrule.lab.lessons import LESSONS
+    lesson = LESSONS[name]
     code, out, err = run(capsys, "lesson", "show", name)
     assert code == 0 and err == "" and "Backward pass" in out
+    # the numbers printed are the lesson's own (typed in from its seed), to the 6 digits shown
+    values, grads = shown_tables(out)
+    assert lesson.expected and lesson.grads
+    for var, want in lesson.expected.items():
+        assert float(values[var]) == pytest.approx(want, rel=5e-6, abs=1e-12), (var, values.get(var))
+    for var, want in lesson.grads.items():
+        assert float(grads[var]) == pytest.approx(want, rel=5e-6, abs=1e-12), (var, grads.get(var))
 
 
 def test_lesson_show_extras(capsys):

@@ -24,7 +24,7 @@ def test_forward_equals_reverse_on_sigmoid_net():
     fwd = gradient_forward(sigmoid_net, xs)
     vals = [Value(v) for v in xs]
     sigmoid_net(*vals).backward()
-    for f, v in zip(fwd, vals):
+    for f, v in zip(fwd, vals, strict=True):
         assert f == pytest.approx(v.grad, rel=1e-12, abs=1e-15)
     assert fwd[1] == pytest.approx(-0.033419364485, abs=1e-12)
 

@@ -72,7 +72,7 @@ def test_mlp_matches_torch():
                          nn.Linear(8, 4, generator=3), nn.Sigmoid())
     theirs = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8),
                                  torch.nn.LeakyReLU(0.1), torch.nn.Linear(8, 4), torch.nn.Sigmoid()).double()
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         if isinstance(a, nn.Linear):
             copy_linear(a, b)
     xa = RNG.standard_normal((7, 6))
@@ -82,7 +82,7 @@ def test_mlp_matches_torch():
     out.sum().backward()
     tout.sum().backward()
     close(x.grad, tx.grad)
-    for (name, p), (tname, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
+    for (name, p), (tname, tp) in zip(ours.named_parameters(), theirs.named_parameters(), strict=True):
         assert name == tname
         close(p.grad, tp.grad)
 
@@ -390,7 +390,7 @@ def test_float_and_double_convert_in_place():
     assert all(p.dtype == np.float64 for p in params)
     net.float()
     assert all(p.dtype == np.float32 for p in net.parameters())
-    assert all(a is b for a, b in zip(params, net.parameters()))      # same objects: optimizers still valid
+    assert all(a is b for a, b in zip(params, net.parameters(), strict=True))      # same objects: optimizers still valid
     x = Tensor(np.ones((2, 3), dtype=np.float32))
     out = net(x)
     assert out.dtype == np.float32
@@ -413,7 +413,7 @@ def test_float32_matches_float64_closely():
     net.zero_grad()
     net.float()
     F.cross_entropy(net(Tensor(xa.astype(np.float32))), y).backward()
-    for g32, g in zip((p.grad for p in net.parameters()), g64):
+    for g32, g in zip((p.grad for p in net.parameters()), g64, strict=True):
         np.testing.assert_allclose(g32, g, rtol=1e-4, atol=1e-6)
 
 

@@ -107,7 +107,7 @@ def test_conventions_at_kinks(name, x, y, k, expected):
     op = OPS[name]
     _, locals_ = _local(op, x, y, k)
     assert len(locals_) == len(expected)
-    for got, want in zip(locals_, expected):
+    for got, want in zip(locals_, expected, strict=True):
         assert _same(got, want), f"{name}{(x, y, k)}: {locals_} != {expected}"
 
 
@@ -129,7 +129,7 @@ def test_conventions_through_value(name, x, y, k, expected):
         out = getattr(a, name)()
     out.backward()
     grads = (a.grad,) if b is None else (a.grad, b.grad)
-    for got, want in zip(grads, expected):
+    for got, want in zip(grads, expected, strict=True):
         assert _same(got, want), f"{name}{(x, y, k)}: grads {grads} != {expected}"
 
 
@@ -240,9 +240,9 @@ console.log(JSON.stringify(res));
     def num(v):
         return float(v) if not isinstance(v, str) else float(v.replace("Infinity", "inf"))
 
-    for (name, x, y, k), got in zip(cases, results):
+    for (name, x, y, k), got in zip(cases, results, strict=True):
         out, locals_ = _local(OPS[name], x, y, k)
         assert _same(num(got["f"]), out, rel=1e-13), f"JS {name} forward at {(x, y, k)}: {got['f']} vs {out}"
         assert len(got["d"]) == len(locals_)
-        for i, (g, want) in enumerate(zip(got["d"], locals_)):
+        for i, (g, want) in enumerate(zip(got["d"], locals_, strict=True)):
             assert _same(num(g), want, rel=1e-13), f"JS {name} ∂/∂input{i} at {(x, y, k)}: {g} vs {want}"

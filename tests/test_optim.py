@@ -20,7 +20,7 @@ def models():
     ours = nn.Sequential(nn.Linear(5, 6, generator=0), nn.Tanh(), nn.Linear(6, 3, generator=1))
     theirs = torch.nn.Sequential(torch.nn.Linear(5, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)).double()
     with torch.no_grad():
-        for p, tp in zip(ours.parameters(), theirs.parameters()):
+        for p, tp in zip(ours.parameters(), theirs.parameters(), strict=True):
             tp.copy_(torch.from_numpy(p.data))
     return torch, ours, theirs
 
@@ -37,10 +37,10 @@ def run_both(make_ours, make_theirs, steps=6):
         torch.nn.functional.cross_entropy(theirs(tx), ty).backward()
         topt.step()
     moved = False
-    for p, tp in zip(ours.parameters(), theirs.parameters()):
+    for p, tp in zip(ours.parameters(), theirs.parameters(), strict=True):
         np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-13)
     start = nn.Sequential(nn.Linear(5, 6, generator=0), nn.Tanh(), nn.Linear(6, 3, generator=1))
-    for p, p0 in zip(ours.parameters(), start.parameters()):
+    for p, p0 in zip(ours.parameters(), start.parameters(), strict=True):
         moved |= not np.allclose(p.data, p0.data)
     assert moved, "the optimizer did not change the parameters"
 

@@ -22,7 +22,6 @@ from chainrule.lang import evaluate, gradient_step, parse
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-REFERENCE = "/work/shared/reference/seed_examples.json"
 
 SIGMOID_NET = "z1 = w1*x + b1\na1 = sigmoid(z1)\nz2 = w2*a1 + b2\na2 = sigmoid(z2)\nL = (a2 - y)**2"
 SIGMOID_AT = {"x": 1.0, "w1": 0.5, "w2": 0.8, "b1": 0.0, "b2": 0.0, "y": 1.0}
@@ -108,16 +107,15 @@ def g6(x: float) -> str:
     return f"{x:.6g}".replace("-", "−")
 
 
-def reference_w1_grad() -> float:
-    if os.path.exists(REFERENCE):
-        ex = next(e for e in json.load(open(REFERENCE))["examples"] if e["name"] == "sigmoid_net_squared")
-        return ex["gradients"]["dL/dw1"]
-    return -0.033419364485   # PyTorch's, as copied into the reference file
+@pytest.fixture
+def reference_w1_grad(seed_reference) -> float:
+    """PyTorch's ∂L/∂w1 for the sigmoid network (../shared/reference/seed_examples.json)."""
+    return seed_reference["sigmoid_net_squared"]["gradients"]["dL/dw1"]
 
 
 # --------------------------------------------------------------------------
 
-def test_step_to_the_end_then_inspect_w1(page, sigmoid_page, tmp_path):
+def test_step_to_the_end_then_inspect_w1(page, sigmoid_page, tmp_path, reference_w1_grad):
     p = page().open(sigmoid_page)
     assert p.counter() == "Step 1 / 13"
     p.page.screenshot(path=str(tmp_path / "desktop-setup.png"), full_page=True)
@@ -142,7 +140,7 @@ def test_step_to_the_end_then_inspect_w1(page, sigmoid_page, tmp_path):
     panel = p.text(".crp-node")
     for label in ("∂L/∂a₂", "∂a₂/∂z₂", "∂z₂/∂a₁", "∂a₁/∂z₁", "∂z₁/∂w₁"):
         assert label in panel, label
-    expected = reference_w1_grad()
+    expected = reference_w1_grad
     assert g6(expected) == "−0.0334194"
     assert f"∂L/∂w₁ = {g6(expected)}" in panel.replace("\n", " ")
     assert f"= {g6(expected)}" in p.text(".crp-chain")
@@ -151,13 +149,13 @@ def test_step_to_the_end_then_inspect_w1(page, sigmoid_page, tmp_path):
     p.page.screenshot(path=str(tmp_path / "desktop-w1.png"), full_page=True)
 
 
-def test_slider_recomputes_the_gradient(page, sigmoid_page):
+def test_slider_recomputes_the_gradient(page, sigmoid_page, reference_w1_grad):
     p = page().open(sigmoid_page)
     p.page.click("[data-act=last]")
     w1 = p.node_key("w1")
     p.page.click(f'[data-key="{w1}"]')
     before = number_in(p.text(".crp-chain-total strong"))
-    assert before == pytest.approx(reference_w1_grad(), abs=5e-7)
+    assert before == pytest.approx(reference_w1_grad, abs=5e-7)
 
     # drag the slider (a range input fires "input" as it moves)
     p.page.eval_on_selector(f'input[data-leaf="{w1}"]',
@@ -302,7 +300,7 @@ def test_before_backward_says_not_computed_yet(page, tmp_path):
 def mlp_loss(sizes=(2, 16, 16, 1), seed=0):
     rng = random.Random(seed)
     h = [Value(rng.uniform(-1, 1), name=f"x{i}") for i in range(sizes[0])]
-    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
         out = []
         for j in range(n_out):
             act = Value(0.0, name=f"b{li}_{j}")

@@ -30,8 +30,8 @@ def close(actual, expected, what):
 def compare(fn_ct, fn_torch, *arrays, seed=0, grads=None):
     """Run both, backward with one random upstream gradient, compare values and grads."""
     grads = grads if grads is not None else [True] * len(arrays)
-    cts = [ct.tensor(a, requires_grad=r) for a, r in zip(arrays, grads)]
-    tts = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, grads)]
+    cts = [ct.tensor(a, requires_grad=r) for a, r in zip(arrays, grads, strict=True)]
+    tts = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, grads, strict=True)]
     out = fn_ct(*cts)
     tout = fn_torch(*tts)
     close(out.data, tout.detach().numpy(), "forward value")
@@ -39,7 +39,7 @@ def compare(fn_ct, fn_torch, *arrays, seed=0, grads=None):
     upstream = np.random.default_rng(seed).standard_normal(tout.shape)
     out.backward(upstream)
     tout.backward(torch.tensor(upstream))
-    for i, (c, t) in enumerate(zip(cts, tts)):
+    for i, (c, t) in enumerate(zip(cts, tts, strict=True)):
         if not t.requires_grad:
             continue
         expected = np.zeros(t.shape) if t.grad is None else t.grad.numpy()

@@ -165,7 +165,7 @@ def test_random_programs_match_torch(program):
     graph = sorted(_graph(out), key=lambda n: n._seq)
     assert len(graph) == len(tr.nodes)
     seq_to_id = {n._seq: i for i, n in enumerate(graph)}
-    for i, (n, tn) in enumerate(zip(nodes, t_nodes)):
+    for i, (n, tn) in enumerate(zip(nodes, t_nodes, strict=True)):
         want = 0.0 if tn.grad is None else tn.grad.item()
         j = seq_to_id.get(n._seq)
         scale, atol = mag.get(j, 0.0), 1e-12 * noise.get(j, 0.0)   # 1e-12 ≈ 4500 ε of slack

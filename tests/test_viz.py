@@ -31,7 +31,7 @@ def mlp_loss(sizes=(2, 16, 16, 1), seed=0):
     """micrograd's demo MLP (ReLU hidden layers, linear output), built from Values, with a squared loss."""
     rng = random.Random(seed)
     h = [Value(rng.uniform(-1, 1), name=f"x{i}") for i in range(sizes[0])]
-    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+    for li, (n_in, n_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
         out = []
         for j in range(n_out):
             act = Value(0.0, name=f"b{li}_{j}")
@@ -186,7 +186,7 @@ def test_svg_escapes_and_shows_constants():
 
 
 def test_svg_of_a_tensor_trace_shows_shape_and_norm():
-    np = pytest.importorskip("numpy")
+    import numpy as np
     from chainrule.tensor import Tensor
     W = Tensor(np.arange(12.0).reshape(3, 4) / 10, requires_grad=True)
     x = Tensor(np.ones(4))
@@ -211,11 +211,44 @@ def test_dot_export():
     assert "gradients not computed yet" in trace_to_dot(sigmoid_trace(backward=False))
 
 
-def test_png_export():
+def png_pixels(data: bytes):
+    """A PNG decoded to an (height, width, 3) array of 0-255 ints (matplotlib reads PNG)."""
+    import io
+
+    import matplotlib.image as mpimg
+    import numpy as np
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return (mpimg.imread(io.BytesIO(data), format="png")[..., :3] * 255).round().astype(np.int64)
+
+
+def colour_count(px, name: str) -> int:
+    """How many pixels are exactly the palette colour ``name``."""
+    from chainrule.viz.svg import PALETTE
+    hexa = PALETTE[name]
+    rgb = [int(hexa[i:i + 2], 16) for i in (1, 3, 5)]
+    return int((px == rgb).all(-1).sum())
+
+
+@pytest.mark.parametrize("backward", [True, False])
+def test_png_export(backward):
     pytest.importorskip("matplotlib")
     from chainrule.viz.png import trace_to_png
-    data = trace_to_png(sigmoid_trace())
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    t = sigmoid_trace(backward=backward)
+    px = png_pixels(trace_to_png(t))
+    # the size is the layout's (at least 460 wide, a 34 px banner before backward), at 1.5 × 100 dpi
+    lay = layout_trace(t).layout
+    width, height = max(lay.width, 460) * 1.5, (lay.height + (0 if backward else 34) + 10) * 1.5
+    assert abs(px.shape[1] - width) <= 1 and abs(px.shape[0] - height) <= 1, (px.shape, width, height)
+    total = px.shape[0] * px.shape[1]
+    assert 0.4 < colour_count(px, "paper") / total < 0.95          # a picture on paper, not a blank page
+    assert colour_count(px, "op") > 0.02 * total and colour_count(px, "input") > 0.02 * total   # the boxes
+    assert colour_count(px, "ink") > 1000                              # their text
+    if backward:   # gradients drawn in their sign's colour: w1's chain is negative, some edges positive
+        assert colour_count(px, "neg") > 1000 and colour_count(px, "pos") > 1000
+        assert colour_count(px, "banner") == 0
+    else:          # no gradient colours yet, and the "not computed yet" banner across the top
+        assert colour_count(px, "neg") == colour_count(px, "pos") == 0
+        assert colour_count(px[:40], "banner") > 0.3 * 40 * px.shape[1]
 
 
 # --------------------------------------------------------------------------
@@ -239,7 +272,7 @@ def test_player_js_has_no_derivatives_of_its_own():
         assert derivative not in js
 
 
-def test_player_data_matches_the_explanation():
+def test_player_data_matches_the_explanation(seed_reference):
     from chainrule.explain import explain
     t = sigmoid_trace()
     data = player_data(t)
@@ -255,17 +288,10 @@ def test_player_data_matches_the_explanation():
         for p in c["paths"]:
             for f in p["factors"]:
                 assert folds[(f["node"], f["input"], f["slot"])] == f["value"]
-    ref = json.load(open("/work/shared/reference/seed_examples.json")) if _has_reference() else None
-    if ref:
-        ex = next(e for e in ref["examples"] if e["name"] == "sigmoid_net_squared")
-        assert chain["grad"] == pytest.approx(ex["gradients"]["dL/dw1"], rel=1e-9)
+    ex = seed_reference["sigmoid_net_squared"]
+    assert chain["grad"] == pytest.approx(ex["gradients"]["dL/dw1"], rel=1e-9)
     assert explain(t).chain("w1").grad == chain["grad"]
     json.dumps(data)   # JSON-ready
-
-
-def _has_reference():
-    import os
-    return os.path.exists("/work/shared/reference/seed_examples.json")
 
 
 def test_guess_params_and_default_wrt():
@@ -281,7 +307,11 @@ def test_html_before_backward_and_bad_params():
     page = trace_to_html(sigmoid_trace(backward=False))
     data = player_data(sigmoid_trace(backward=False))
     assert data["explanation"] is None and "gradients not computed yet" in player_assets()[0]
-    assert "<svg" not in page or True
+    # the page carries exactly that data: no explanation, and no gradient on any node
+    embedded = re.search(r"ChainrulePlayer\.mount\(document\.getElementById\(\"chainrule-player\"\), "
+                         r"(\{.*\})\);</script>", page).group(1)
+    assert json.loads(embedded) == json.loads(json.dumps(data))
+    assert [n["grad"] for n in json.loads(embedded)["trace"]["nodes"]] == [None] * len(data["trace"]["nodes"])
     with pytest.raises(InputError, match="unknown parameter"):
         player_data(sigmoid_trace(), params=["nope"])
 
@@ -334,7 +364,8 @@ def test_cli_draw_svg_dot_png(tmp_path, capsys):
     assert "gradients not computed yet" in capsys.readouterr().out
     pytest.importorskip("matplotlib")
     assert main(["draw", SIGMOID_NET, *AT, "-o", str(tmp_path / "g.png")]) == 0
-    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    from chainrule.viz.png import trace_to_png
+    assert (png_pixels((tmp_path / "g.png").read_bytes()) == png_pixels(trace_to_png(sigmoid_trace()))).all()
 
 
 def test_cli_html_and_lesson_html(tmp_path):

@@ -71,8 +71,11 @@ class Page:
         self.errors, self.outside = [], []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         # a refused program is a 400 answer, which Chromium also logs; anything else is an error
+        # (a 404 too: a script or style sheet that fails to load must fail the test)
         self.page.on("console", lambda m: m.type == "error" and "status of 400" not in m.text
-                     and "status of 404" not in m.text and self.errors.append(m.text))
+                     and self.errors.append(m.text))
+        self.page.on("response", lambda r: r.status >= 400 and r.status != 400
+                     and self.errors.append(f"{r.status} for {r.url}"))
 
         def only_here(route):
             if route.request.url.startswith(base_url):
@@ -178,9 +181,14 @@ def test_lesson_shows_its_chain(desktop):
     expect(page.locator('.chain[data-wrt="w3"] .factor .v')).to_have_text(["2", "6"])   # ∂C/∂w₃ = 2 · a2 = 12
     expect(page.locator("#lesson-note")).to_contain_text("2 · 0.5 · 3 · 1 = 3")
     expect(page.locator("#explanation")).to_contain_text("Backward pass")
-    if page.evaluate("() => !!window.ChainrulePlayer"):   # chainrule.viz's player, stepped once
-        expect(page.locator("#player.crp")).to_be_visible()
-        page.locator("#player [data-act=next]").first.click()
+    # chainrule.viz's player is always on the page (player.js loaded), and it steps
+    assert page.evaluate("() => typeof window.ChainrulePlayer") == "object"
+    expect(page.locator("#player.crp")).to_be_visible()
+    counter = page.locator("#player .crp-counter")
+    expect(counter).to_have_text(re.compile(r"^Step 1 / \d+$"))
+    page.locator("#player [data-act=next]").first.click()
+    expect(counter).to_have_text(re.compile(r"^Step 2 / \d+$"))
+    expect(page.locator("#player .crp-narration")).to_contain_text("a1 = w1 · a0 = 2 · 1 = 2")
     desktop.shot("desktop-lesson-chain")
 
 
