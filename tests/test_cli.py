@@ -50,10 +50,12 @@ def test_grad_json_full_precision(capsys):
     assert obj["grads"] == {"x": 0.1, "z": 0.2}
 
 
-def test_grad_json_non_finite_gradient_is_a_string(capsys):
+def test_grad_json_non_finite_gradient_is_null_with_a_warning(capsys):
     code, out, _ = run(capsys, "grad", "y = sqrt(x)", "--at", "x=0", "--json")
-    assert code == 0
-    assert json.loads(out) == {"output": "y", "value": 0.0, "grads": {"x": "inf"}}
+    assert code == cli.EXIT_NONFINITE == 3
+    obj = json.loads(out)
+    assert obj["grads"] == {"x": None} and obj["value"] == 0.0
+    assert len(obj["warnings"]) == 1 and "infinite slope" in obj["warnings"][0]
 
 
 def test_grad_text_table(capsys):

@@ -26,12 +26,16 @@ import itertools
 import threading
 from operator import attrgetter
 
-__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "reverse_topological", "ancestors", "run_backward"]
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "reverse_topological", "ancestors", "run_backward",
+           "mark_changed", "changed_after_use"]
+
 
 class _GradState(threading.local):
     """Grad mode is per thread, as in PyTorch: a no_grad() block in one thread
-    (a web request, say) must not switch recording off in another."""
+    (a web request, say) must not switch recording off in another.
+    ``anomaly`` counts the open ``detect_anomaly()`` blocks of this thread."""
     enabled = True
+    anomaly = 0
 
 
 _state = _GradState()
@@ -76,6 +80,44 @@ def no_grad() -> _GradMode:
 
 def enable_grad() -> _GradMode:
     return _GradMode(True)
+
+
+def mark_changed(node) -> None:
+    """Note that ``node``'s numbers were just changed in place (outside the graph).
+
+    ``_version`` counts the changes (as PyTorch's version counter does) and
+    ``_changed`` is a creation number taken now: every node computed from
+    ``node`` before this moment has ``_seq < node._changed`` and used the old
+    numbers. Neither attribute exists until the first change (no cost per op).
+    """
+    node._nver = getattr(node, "_nver", 0) + 1
+    node._changed = next_seq()
+
+
+#: ``_version`` of a Value or Tensor: how many times its numbers were changed in place (0 at first).
+version = property(lambda node: getattr(node, "_nver", 0), doc="in-place changes so far, as in PyTorch")
+
+
+def changed_after_use(nodes) -> list[tuple]:
+    """``(changed, user)`` pairs that make a graph out of date, in ``nodes``' order.
+
+    ``changed`` had its numbers changed in place after ``user`` was computed
+    from them; ``user`` is ``changed`` itself when a computed node was
+    overwritten after it was made (its value no longer follows from its inputs).
+    Each changed node is listed once, with the first such user.
+    """
+    found, seen = [], set()
+    for n in nodes:
+        c = getattr(n, "_changed", 0)
+        if c and n._parents() and c > n._seq and n not in seen:
+            seen.add(n)
+            found.append((n, n))
+        for p in n._parents():
+            c = getattr(p, "_changed", 0)
+            if c and c > n._seq and p not in seen:
+                seen.add(p)
+                found.append((p, n))
+    return found
 
 
 def reverse_topological(root) -> list:

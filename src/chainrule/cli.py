@@ -15,6 +15,14 @@ line, ``chainrule: error: line 1, column 9: log(-1) is undefined: ...``, and
 exits with status 2. Anything else is a bug in chainrule: one line saying so,
 status 1 (``CHAINRULE_DEBUG=1`` shows the traceback).
 
+Non-finite results: when ``grad``, ``explain`` or ``step`` computed a
+gradient that is not a finite number (``x**y`` at x = −2 has no real
+derivative in y; √x has an infinite slope at 0), the results are still
+printed, a one-line ``chainrule: warning:`` says where it first appeared and
+why, and the exit status is 3 (:data:`EXIT_NONFINITE`). JSON output writes
+such numbers as ``null`` and lists the warnings under ``"warnings"`` (a key
+that ``grad`` and ``step`` add only when there is a warning).
+
 Plugins. Each module in :data:`PLUGINS` that exists is imported and its
 ``register(subparsers)`` called with the top-level subparsers action; it adds
 its commands with ``subparsers.add_parser(...)`` and sets ``func=handler``
@@ -42,7 +50,13 @@ from .textfmt import text_table
 from . import lang
 
 __all__ = ["main", "build_parser", "PLUGINS", "SUBPARSERS", "add_program_arguments", "read_program",
-           "parse_at", "run_from_args", "fmt", "json_number"]
+           "parse_at", "run_from_args", "fmt", "json_number", "EXIT_NONFINITE"]
+
+#: Exit status when the command ran but a gradient it printed is not a finite number (inf or nan).
+EXIT_NONFINITE = 3
+EXIT_STATUSES = ("exit status: 0 done; 1 a failed check (lesson check) or a bug in chainrule; 2 a bad program, "
+                 f"input or option; {EXIT_NONFINITE} computed, but a gradient is not a finite number (inf or nan: "
+                 "a warning says where and why)")
 
 PLUGINS = ["chainrule.nn.commands", "chainrule.viz.commands", "chainrule.web.commands"]
 
@@ -135,9 +149,10 @@ def fmt(x) -> str:
 
 
 def json_number(x):
-    """Full precision (repr round-trips); inf and nan, which JSON lacks, as strings."""
+    """Full precision (repr round-trips); inf and nan, which JSON lacks, as null (the
+    ``"warnings"`` list next to them says which and why)."""
     x = float(x)
-    return x if math.isfinite(x) else str(x)
+    return x if math.isfinite(x) else None
 
 
 def _print_json(obj) -> None:
@@ -153,8 +168,29 @@ def _at(values: dict) -> str:
 
 
 def _warn(trace) -> None:
-    for w in trace.warnings:
+    _warn_lines(trace.warnings)
+
+
+def _warn_lines(lines) -> None:
+    for w in lines:
         print(f"chainrule: warning: {w}", file=sys.stderr)
+
+
+def _nonfinite(numbers) -> list[str]:
+    """The names in ``{name: number}`` whose number is inf or nan."""
+    return [n for n, g in numbers.items() if not math.isfinite(g)]
+
+
+def _nonfinite_warnings(run, grads: dict, output: str) -> list[str]:
+    """Warnings for the non-finite gradients in ``grads`` (none if all are finite): from the
+    trace, which names the node where each first appeared and why."""
+    bad = _nonfinite(grads)
+    if not bad:
+        return []
+    lines = run.trace().warnings
+    if not lines:   # the trace always says more; this is only a floor
+        lines = [f"∂{output}/∂{n} is {grads[n]}, not a finite number" for n in bad]
+    return lines
 
 
 def _check_names(run, names, option: str) -> None:
@@ -174,16 +210,19 @@ def cmd_grad(args) -> int:
     run = run_from_args(args)
     grads = run.grads()
     out = run.program.output
+    warnings = _nonfinite_warnings(run, grads, out)
+    status = EXIT_NONFINITE if warnings else 0
     if args.json:
-        _print_json({"output": out, "value": json_number(run.value),
-                     "grads": {n: json_number(g) for n, g in grads.items()}})
-        return 0
+        obj = {"output": out, "value": json_number(run.value), "grads": {n: json_number(g) for n, g in grads.items()}}
+        _print_json(dict(obj, warnings=warnings) if warnings else obj)
+        return status
+    _warn_lines(warnings)
     print(f"{out} = {fmt(run.value)}")
     if grads:
         print()
         print(_table(["input", "value", f"∂{out}/∂input"],
                      [[n, fmt(run.inputs[n].data), fmt(g)] for n, g in grads.items()]))
-    return 0
+    return status
 
 
 def _explanation(run, wrt, ops: bool):
@@ -206,11 +245,12 @@ def cmd_explain(args) -> int:
         print(ex.to_markdown())
     else:
         print(ex.to_text())
-    return 0
+    grads = {n.label: n.grad for n in t.inputs if isinstance(n.grad, float)}
+    return EXIT_NONFINITE if _nonfinite(grads) else 0
 
 
 def _jsonable(obj):
-    """Replace non-finite floats (which JSON lacks) by strings, recursively."""
+    """Replace non-finite floats (which JSON lacks) by null, recursively."""
     if isinstance(obj, float):
         return json_number(obj)
     if isinstance(obj, dict):
@@ -242,18 +282,29 @@ def cmd_step(args) -> int:
             if p not in program.inputs:
                 raise InputError(f"--params {p}: not an input of the program; its inputs: "
                                  f"{', '.join(program.inputs) or '(none)'}")
-    s = gradient_step(program, parse_at(args.at), lr, params)
+    values = parse_at(args.at)
     out = program.output
+    before = program.run(values)
+    grads = before.grads()
+    warnings = _nonfinite_warnings(before, grads, out)
+    stuck = [p for p in (params or program.inputs) if p in grads and not math.isfinite(grads[p])]
+    if stuck:    # no learning rate helps: the slope itself is undefined
+        return _no_step(args.json, lr, params or list(program.inputs), before, grads, stuck, warnings)
+    s = gradient_step(program, values, lr, params)
+    status = EXIT_NONFINITE if warnings else 0
     if args.json:
         obj = {"output": out, "lr": s.lr, "params": list(s.params),
                "value_before": json_number(s.before.value),
                "grads": {n: json_number(g) for n, g in s.grads.items()},
                "new_values": {n: json_number(v) for n, v in s.new_values.items()},
                "value_after": None if s.after is None else json_number(s.after.value)}
+        if warnings:
+            obj["warnings"] = warnings
         if s.after_error:
             obj["error_after"] = s.after_error
         _print_json(obj)
-        return 0
+        return status
+    _warn_lines(warnings)
     print(f"before: {out} = {fmt(s.before.value)}")
     print()
     rows = []
@@ -268,7 +319,29 @@ def cmd_step(args) -> int:
     else:
         change = s.after.value - s.before.value
         print(f"after:  {out} = {fmt(s.after.value)}  (change {'+' if change >= 0 else '−'}{fmt(abs(change))})")
-    return 0
+    return status
+
+
+def _no_step(as_json: bool, lr: float, params, before, grads, stuck, warnings) -> int:
+    """``step`` when a parameter's gradient is inf or nan: the gradients, why, and no step."""
+    out = before.program.output
+    why = (f"no step taken: ∂{out}/∂{stuck[0]} is {grads[stuck[0]]}"
+           + (f" (and {len(stuck) - 1} more)" if len(stuck) > 1 else "")
+           + f", so no learning rate gives a step; try other starting values or leave "
+           + ", ".join(stuck) + " out of --params")
+    if as_json:
+        _print_json({"output": out, "lr": lr, "params": list(params), "value_before": json_number(before.value),
+                     "grads": {n: json_number(g) for n, g in grads.items()}, "new_values": None,
+                     "value_after": None, "warnings": warnings + [why]})
+        return EXIT_NONFINITE
+    _warn_lines(warnings)
+    print(f"before: {out} = {fmt(before.value)}")
+    print()
+    print(_table(["input", "value", f"∂{out}/∂input"],
+                 [[n, fmt(before.inputs[n].data), fmt(g)] for n, g in grads.items()]))
+    print()
+    print(why)
+    return EXIT_NONFINITE
 
 
 def _paren(x: float) -> str:
@@ -380,21 +453,24 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = _Parser(prog="chainrule", description="Automatic differentiation that shows its work: "
-                     "every gradient told as the chain rule, with numbers.")
+                     "every gradient told as the chain rule, with numbers.", epilog=EXIT_STATUSES)
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     SUBPARSERS.clear()
     SUBPARSERS["chainrule"] = sub
 
     p = sub.add_parser("grad", help="value of a program's output and its gradient w.r.t. every input",
+                       epilog=EXIT_STATUSES,
                        description="Run PROGRAM at the given inputs; print the output's value and its "
                                    "gradient with respect to every input.")
     add_program_arguments(p)
     p.add_argument("--json", action="store_true",
-                   help='print one JSON object: {"output": ..., "value": ..., "grads": {...}}')
+                   help='print one JSON object: {"output": ..., "value": ..., "grads": {...}}; an inf or nan '
+                        'gradient is null, with a "warnings" list saying why')
     p.set_defaults(func=cmd_grad)
 
     p = sub.add_parser("explain", help="the forward pass, the backward pass, and each gradient as a chain",
+                       epilog=EXIT_STATUSES,
                        description="Explain every gradient of PROGRAM at the given inputs: a forward table, "
                                    "the backward steps (incoming × local = contribution) and the chain-rule "
                                    "product for each --wrt.")
@@ -406,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("step", help="one gradient-descent step: loss before, gradients, new values, loss after",
+                       epilog=EXIT_STATUSES,
                        description="Take one gradient-descent step p ← p − lr·∂output/∂p on PROGRAM's inputs.")
     add_program_arguments(p)
     p.add_argument("--lr", required=True, metavar="RATE", help="learning rate, e.g. 0.1")
@@ -444,7 +521,8 @@ def _missing_action(p) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 1 bug or failed check, 2 bad input)."""
+    """Run the command line; return the exit status (0 ok, 1 bug or failed check, 2 bad input,
+    3 computed but not finite)."""
     debug = os.environ.get("CHAINRULE_DEBUG", "") not in ("", "0")
     try:
         parser = build_parser()

@@ -33,7 +33,7 @@ from . import autodiff
 from .errors import InputError
 from .ops import TensorOp, jacobian_form
 from .tensor import _FORWARD, _LOCAL, Tensor, _unbroadcast
-from .trace import Trace, build
+from .trace import Trace, build, check_fresh
 
 __all__ = ["explain_tensor", "TensorExplanation", "TensorStep", "LayerLine", "ElementChain",
            "ElementPath", "ElementFactor"]
@@ -97,7 +97,7 @@ class ElementChain:
     index: list[int]
     grad: float               # the engine's ∂L/∂wrt[index] from the same backward sweep
     total: float              # Σ of all path products
-    matches: bool
+    matches: bool | None      # None: not checked, the gradient or the sum is not a finite number
     path_count: int
     paths: list[ElementPath]  # the largest |product| first, at most max_paths
     rest: float               # Σ of the products of the paths not listed
@@ -147,7 +147,13 @@ class TensorExplanation:
         if self.element is not None:
             out.append("")
             out.extend(_element_text(self.element, self.output))
+        out.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(out)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The trace's warnings: where a value or gradient first stopped being finite, and why."""
+        return [] if self.trace is None else list(self.trace.warnings)
 
     def to_markdown(self) -> str:
         out = [f"### ∂{self.output}/∂{self.wrt}", "",
@@ -171,6 +177,8 @@ class TensorExplanation:
             out += ["", "#### One weight", ""]
             out += [line if not line.startswith("  ") else "- " + _md(line.strip())
                     for line in _element_text(self.element, self.output)]
+        if self.warnings:
+            out += [""] + [f"- ⚠ {_md(w)}" for w in self.warnings]
         return "\n".join(out)
 
 
@@ -193,6 +201,10 @@ def _element_text(e: ElementChain, output: str) -> list[str]:
         if shown < e.path_count:
             out.append(f"  … the other {e.path_count - shown} chains add up to {_num(e.rest)}")
         out.append(f"  total {_num(e.total)}")
+    if e.matches is None:
+        out.append(f"! not checked: the gradient from the backward pass, ∂{output}/∂{e.wrt} = {_num(e.grad)}, "
+                   "is not a finite number")
+        return out
     mark = "✓ matches" if e.matches else "✗ DOES NOT match"
     out.append(f"{mark} the gradient from the backward pass: ∂{output}/∂{e.wrt} = {_num(e.grad)}")
     return out
@@ -346,13 +358,14 @@ def explain_tensor(loss: Tensor, wrt: Tensor, index=None, *, max_paths: int = 8,
     if not loss.requires_grad:
         raise InputError("explain_tensor: the output does not require grad (no input requires grad, "
                          "or it was computed inside no_grad())")
+    nodes = _graph(loss)
+    lab = _labels(nodes, loss)
+    check_fresh(loss, name=lambda n: lab.get(n) or "an unnamed tensor")
     record, order = _recorded_sweep(loss)
     if wrt not in order:
         raise InputError("explain_tensor: the output does not depend on wrt (or wrt does not require grad)")
     incoming = {node: g for node, g, _ in record}
     sent = {node: c for node, _, c in record}
-    nodes = _graph(loss)
-    lab = _labels(nodes, loss)
     node_paths, capped = _node_paths(nodes, loss, wrt, limit=max_paths)
 
     grad = np.asarray(incoming[wrt])
@@ -373,7 +386,7 @@ def explain_tensor(loss: Tensor, wrt: Tensor, index=None, *, max_paths: int = 8,
         element = _element_chain(node_paths, wrt, _index(index, wrt), lab, grad, max_paths, max_chains,
                                  capped)
     return TensorExplanation(lab[loss], lab[wrt], list(wrt.shape), float(np.linalg.norm(grad)),
-                             steps_all, lines_all, element, notes, build(loss, record))
+                             steps_all, lines_all, element, notes, build(loss, record, label_of=lab))
 
 
 def _recorded_sweep(loss):
@@ -588,7 +601,10 @@ def _element_chain(node_paths, wrt, e, lab, grad, max_paths, max_chains, capped)
     # the engine summed in its own dtype (float32 rounds at ~1e-7), the chains are summed exactly here
     rtol = 1000 * float(np.finfo(wrt.data.dtype).eps)
     ok = abs(total - g) <= rtol * max(1.0, abs(g), math.fsum(abs(p.product) for p in paths))
-    return ElementChain(_at(lab[wrt], e), list(e), g, total, bool(ok), count, shown, rest, complete)
+    if not (math.isfinite(total) and math.isfinite(g)):
+        ok = None      # nan = nan or inf = inf would confirm nothing
+    return ElementChain(_at(lab[wrt], e), list(e), g, total, None if ok is None else bool(ok), count, shown,
+                        rest, complete)
 
 
 def _nice(label: str) -> bool:

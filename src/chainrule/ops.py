@@ -90,6 +90,7 @@ class Op:
     param: str | None = None        # name of a constant parameter k, if any
     domain: str = ""                # what inputs are allowed, for error messages
     note: str = ""                  # convention at kinks, for the docs
+    singular: tuple[str, ...] = ()  # per input: why its local derivative can be inf or nan (formula text)
     # compiled forms, filled in by __post_init__
     f: Callable = field(init=False, repr=False, compare=False)
     d: tuple = field(init=False, repr=False, compare=False)
@@ -130,6 +131,13 @@ class Op:
         tmpl = (self.latex if latex else self.text)[i]
         return tmpl.format(x=names.get("x", "x"), y=names.get("y", "y"),
                            k=names.get("k", "k"), out=names.get("out", "out"))
+
+    def singular_reason(self, i: int, **names: str) -> str:
+        """Why the local derivative for input ``i`` is not a finite number here ("" if the row
+        does not say), with the operands' names substituted like :meth:`formula`."""
+        if i >= len(self.singular) or not self.singular[i]:
+            return ""
+        return self.singular[i].format(x=names.get("x", "x"), y=names.get("y", "y"), k=names.get("k", "k"))
 
     def js(self) -> str:
         """This op as a JS object literal: ``{arity, f, d: [...]}``."""
@@ -192,13 +200,17 @@ _ROWS = [
          ("{y}·{x}^({y}−1)", "{x}^{y}·ln {x}"),
          (r"{y}\,{x}^{{{y}-1}}", r"{x}^{{{y}}}\ln {x}"),
          "{x}^{y}", domain="a negative base needs a whole-number exponent, and 0 a non-negative one",
-         note="∂/∂x is 0 where y = 0 (also at x = 0); ∂/∂y is 0 at x = 0 and NaN for x < 0, as in PyTorch"),
+         note="∂/∂x is 0 where y = 0 (also at x = 0); ∂/∂y is 0 at x = 0 and NaN for x < 0, as in PyTorch",
+         singular=("{x}^{y} has an infinite slope in {x} at {x} = 0 when {y} < 1",
+                   "{x}^{y} with a negative base has no real derivative in {y}")),
     _row("powc", 1, "pow(x, k)", "where(k == 0, 0.0, k * pow(x, k - 1.0))",
          "{k}·{x}^({k}−1)", r"{k}\,{x}^{{{k}-1}}", "{x}^{k}", param="k",
-         domain="a negative base needs a whole-number exponent, and 0 a non-negative one"),
+         domain="a negative base needs a whole-number exponent, and 0 a non-negative one",
+         singular=("{x}^{k} has an infinite slope at {x} = 0 (the exponent {k} is below 1)",)),
     _row("square", 1, "x * x", "2.0 * x", "2·{x}", r"2{x}", "{x}²"),
     _row("sqrt", 1, "sqrt(x)", "0.5 / out", "1/(2·√{x})", r"\frac{{1}}{{2\sqrt{{{x}}}}}", "√{x}",
-         domain="sqrt needs a non-negative input", note="sqrt'(0) = inf"),
+         domain="sqrt needs a non-negative input", note="sqrt'(0) = inf",
+         singular=("√{x} has an infinite slope at {x} = 0",)),
     _row("exp", 1, "exp(x)", "out", "exp({x})", r"e^{{{x}}}", "exp({x})",
          domain="exp overflows above about 709.78"),
     _row("log", 1, "log(x)", "1.0 / x", "1/{x}", r"\frac{{1}}{{{x}}}", "log({x})",

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .autodiff import no_grad
+from .autodiff import mark_changed, no_grad
 from .errors import InputError
 
 __all__ = ["Optimizer", "SGD", "Adam"]
@@ -85,8 +85,14 @@ class Optimizer:
                     _array(p.grad)[...] = 0.0
 
     def _params_with_grad(self, group):
+        """(param, its array, its gradient's array) for each param with a gradient; each is
+        marked as changed in place, so a graph computed before this step is known to be out of date."""
         for p in group["params"]:
             if p.grad is not None:
+                try:
+                    mark_changed(p)
+                except AttributeError:   # a parameter-like object without version bookkeeping
+                    pass
                 yield p, _array(p.data), _array(p.grad)
 
     def __repr__(self) -> str:

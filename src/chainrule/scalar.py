@@ -14,7 +14,7 @@ import math
 from numbers import Real
 
 from . import autodiff
-from .autodiff import next_seq
+from .autodiff import mark_changed, next_seq
 from .errors import ChainruleError, InputError
 from .ops import OPS, Op
 from .trace import active_record
@@ -45,17 +45,17 @@ def _num(x) -> str:
 def _make(op: Op, a: "Value", b: "Value | None", k) -> "Value":
     """Run ``op`` forward on ``a`` (and ``b``) and return the new node."""
     try:
-        data = op.f(a.data, None if b is None else b.data, k)
+        data = op.f(a._data, None if b is None else b._data, k)
         if data - data != 0.0:  # inf or nan without an exception, e.g. 1e308 * 10
             raise OverflowError
     except (ArithmeticError, ValueError) as e:
-        args = (a.data,) if b is None else (a.data, b.data)
+        args = (a._data,) if b is None else (a._data, b._data)
         if k is not None:
             args += (k,)
         raise MathError(op, args, (a.name, None if b is None else b.name),
                         overflow=isinstance(e, OverflowError)) from None
     out = Value.__new__(Value)
-    out.data = data
+    out._data = data
     out.grad = 0.0
     out.name = None
     out._seq = next_seq()
@@ -90,7 +90,8 @@ class Value:
     between steps.
     """
 
-    __slots__ = ("data", "grad", "name", "requires_grad", "_op", "_a", "_b", "_k", "_seq", "_g")
+    __slots__ = ("_data", "grad", "name", "requires_grad", "_op", "_a", "_b", "_k", "_seq", "_g",
+                 "_nver", "_changed")
 
     def __init__(self, data, name: str | None = None, requires_grad: bool = True):
         if isinstance(data, Value):
@@ -106,13 +107,30 @@ class Value:
             raise InputError(f"Value(data) must be finite, got {data}{named}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"Value(name) must be a string, got {type(name).__name__}")
-        self.data = data
+        self._data = data
         self.grad = 0.0
         self.name = name
         self.requires_grad = bool(requires_grad)
         self._op = self._a = self._b = self._k = None
         self._seq = next_seq()
         self._g = None
+
+    # -- the number, and when it was changed in place ------------------------
+    # ``_version`` counts assignments to ``data`` (as PyTorch's counter counts
+    # in-place changes) and ``_changed`` is the creation number at the last
+    # one: a node computed before that (``_seq < _changed``) used the old
+    # number, so its graph no longer matches (``trace`` and ``explain`` say so).
+    # Both are set only by an assignment; the engine reads and writes ``_data``.
+    _version = autodiff.version
+
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = value
+        mark_changed(self)
 
     # -- graph protocol (autodiff.py) -------------------------------------
     def _parents(self):
@@ -129,15 +147,15 @@ class Value:
             if record is not None:
                 record.append((self, g, ()))
             return
-        a, b, k, out = self._a, self._b, self._k, self.data
+        a, b, k, out = self._a, self._b, self._k, self._data
         try:
             if b is None:
-                locals_ = (op.d[0](a.data, None, k, out),)
+                locals_ = (op.d[0](a._data, None, k, out),)
             else:
                 d0, d1 = op.d
-                locals_ = (d0(a.data, b.data, k, out), d1(a.data, b.data, k, out))
+                locals_ = (d0(a._data, b._data, k, out), d1(a._data, b._data, k, out))
         except (ArithmeticError, ValueError):  # e.g. sqrt'(0) = 1/0: use IEEE inf
-            locals_ = op.local_grads_ieee(a.data, None if b is None else b.data, k, out)
+            locals_ = op.local_grads_ieee(a._data, None if b is None else b._data, k, out)
         if a.requires_grad:
             c = g * locals_[0]
             a._g = c if a._g is None else a._g + c
@@ -154,6 +172,9 @@ class Value:
             raise RuntimeError(
                 f"{self._label()} does not require grad: it was made from constants only "
                 "or inside no_grad(), so there is nothing to differentiate")
+        if _enabled.anomaly:   # inside detect_anomaly(): record the sweep and check it
+            from .anomaly import checked_backward
+            return checked_backward(self, float(gradient))
         autodiff.run_backward(self, float(gradient), active_record())
 
     def zero_grad(self) -> None:

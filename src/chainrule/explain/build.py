@@ -210,16 +210,19 @@ def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label) 
     if matches is False:
         notes.append(f"the paths add up to {fmt(total)} but the backward pass recorded {fmt(grad)}: "
                      "they should agree")
+    elif is_num(grad) and not math.isfinite(grad):
+        notes.append(f"{label} is {fmt(grad)}, not a finite number: there is no derivative to check "
+                     "here (the warning below says where it first appears and why)")
     return ChainSet(node.label, grad, count, paths, summarised, total, matches, [], w, label, notes)
 
 
 def _matches(total, grad, scale) -> bool | None:
+    """True/False: the sum agrees with the recorded gradient or not; None: not checked (not
+    numbers, or not finite: nan = nan and inf = inf confirm nothing about a derivative)."""
     if not (is_num(total) and is_num(grad)):
         return None
-    if math.isnan(total) or math.isnan(grad):
-        return math.isnan(total) and math.isnan(grad)
-    if math.isinf(total) or math.isinf(grad):
-        return total == grad
+    if not (math.isfinite(total) and math.isfinite(grad)):
+        return None
     tol = REL_TOL * max(abs(grad), abs(total), scale if is_num(scale) and math.isfinite(scale) else 0.0)
     return abs(total - grad) <= tol or total == grad
 

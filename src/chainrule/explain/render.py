@@ -139,6 +139,8 @@ def chain_lines(expl, cs, max_factors: int | None = None, shown: int | None = No
 
 def _check(cs, out) -> str:
     if cs.matches is None:
+        if is_num(cs.grad) and not math.isfinite(cs.grad):
+            return f"! not checked: the backward pass's {cs.label} is {fmt(cs.grad)}, not a finite number"
         return "(not checked: the factors are not all numbers)"
     how = "sum of path products" if not cs.summarised else "sum over all paths"
     if cs.matches:

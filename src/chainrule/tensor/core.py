@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from .. import autodiff
-from ..autodiff import next_seq, run_backward
+from ..autodiff import mark_changed, next_seq, run_backward
 from ..errors import InputError
 from ..ops import NUMPY_FUNCS, OPS, TENSOR_OPS, Op, _compile
 from ..trace import active_record
@@ -108,13 +108,13 @@ class Tensor:
     PyTorch: call ``zero_grad()`` between steps).
     """
 
-    __slots__ = ("data", "grad", "name", "requires_grad", "_op", "_prev", "_xs", "_k", "_seq", "_g",
-                 "_gown", "_retain", "__weakref__")
+    __slots__ = ("_data", "grad", "name", "requires_grad", "_op", "_prev", "_xs", "_k", "_seq", "_g",
+                 "_gown", "_retain", "_nver", "_changed", "__weakref__")
     __array_ufunc__ = None        # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         arr = _to_array(data, dtype, copy=True)
-        self.data = arr
+        self._data = arr
         self.grad = None
         self.name = name
         self.requires_grad = False
@@ -127,6 +127,23 @@ class Tensor:
         self._retain = False
         if requires_grad:
             self.requires_grad_(True)
+
+    # -- the array, and when it was changed in place -------------------------
+    # Assigning ``data`` (``W.data -= lr * W.grad`` too), an in-place method and
+    # an optimizer step call :func:`autodiff.mark_changed`: ``_version`` counts
+    # the changes, as PyTorch's does, and ``_changed`` lets ``trace`` and
+    # ``explain`` see that a graph computed before the change is out of date.
+    # (A write into the array itself, ``W.data[0] = 1``, is not seen.)
+    _version = autodiff.version
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        self._data = value
+        mark_changed(self)
 
     # -- graph protocol (autodiff.py) -------------------------------------
     def _parents(self):
@@ -221,6 +238,9 @@ class Tensor:
                                  f"shape {tuple(d.shape)}; they must match")
         self._gown = True               # seed is our own copy
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if _state.anomaly:   # inside detect_anomaly(): record the sweep and check it
+                from ..anomaly import checked_backward
+                return checked_backward(self, seed)
             run_backward(self, seed, active_record())
 
     def zero_grad(self) -> None:
@@ -372,63 +392,62 @@ class Tensor:
 
     # -- in-place updates (outside the graph) -----------------------------------
     def _inplace(self, what):
+        """Refuse an in-place change the graph would not see; else note it (``_version``)."""
         if self.requires_grad and _state.enabled:
             raise InputError(
                 f"{what} on a tensor that requires grad would hide the change from backward(); "
                 "do it inside `with no_grad():` (e.g. for a parameter update)")
+        mark_changed(self)
+        return self._data
 
     def __iadd__(self, other):
-        self._inplace("an in-place +=")
-        self.data += _raw(other)
+        d = self._inplace("an in-place +=")
+        d += _raw(other)
         return self
 
     def __isub__(self, other):
-        self._inplace("an in-place -=")
-        self.data -= _raw(other)
+        d = self._inplace("an in-place -=")
+        d -= _raw(other)
         return self
 
     def __imul__(self, other):
-        self._inplace("an in-place *=")
-        self.data *= _raw(other)
+        d = self._inplace("an in-place *=")
+        d *= _raw(other)
         return self
 
     def __itruediv__(self, other):
-        self._inplace("an in-place /=")
-        self.data /= _raw(other)
+        d = self._inplace("an in-place /=")
+        d /= _raw(other)
         return self
 
     def add_(self, other, alpha: float = 1.0):
-        self._inplace("add_")
         o = _raw(other)
-        self.data += o if alpha == 1.0 else alpha * o
+        d = self._inplace("add_")
+        d += o if alpha == 1.0 else alpha * o
         return self
 
     def sub_(self, other, alpha: float = 1.0):
         return self.add_(other, -alpha)
 
     def mul_(self, other):
-        self._inplace("mul_")
-        self.data *= _raw(other)
+        d = self._inplace("mul_")
+        d *= _raw(other)
         return self
 
     def zero_(self):
-        self._inplace("zero_")
-        self.data[...] = 0
+        self._inplace("zero_")[...] = 0
         return self
 
     def fill_(self, value):
-        self._inplace("fill_")
-        self.data[...] = value
+        self._inplace("fill_")[...] = value
         return self
 
     def copy_(self, src):
-        self._inplace("copy_")
-        self.data[...] = _raw(src)
+        self._inplace("copy_")[...] = _raw(src)
         return self
 
     def __setitem__(self, key, value):
-        self._inplace("item assignment")
-        self.data[_index_key(key)] = _raw(value)
+        self._inplace("item assignment")[_index_key(key)] = _raw(value)
 
     # -- arithmetic ---------------------------------------------------------------
     def __add__(self, other):
@@ -707,7 +726,7 @@ def _make(op, prev, xs, data, k):
     if data.__class__ is not _ndarray:
         data = np.asarray(data)
     out = _new(Tensor)
-    out.data = data
+    out._data = data
     out.grad = None
     out.name = None
     out._seq = next_seq()
@@ -734,7 +753,7 @@ def _leaf(data, name=None) -> Tensor:
     if data.__class__ is not _ndarray:
         data = np.asarray(data)
     out = _new(Tensor)
-    out.data = data
+    out._data = data
     out.grad = None
     out.name = name
     out.requires_grad = False

@@ -200,8 +200,8 @@ def trace_to_svg(trace, *, show_locals: bool = True, collapse: bool | None = Non
            f"<title>{escape(title or _summary(trace))}</title>",
            f'<rect width="{W:.0f}" height="{H:.0f}" fill="{PALETTE["paper"]}"/>']
     if top:
-        msg = (NOT_YET + ": call backward() (or trace(out)) to see them") if not has \
-            else "warning: " + trace.warnings[0]
+        msg = "warning: " + trace.warnings[0] if trace.warnings \
+            else NOT_YET + ": call backward() (or trace(out)) to see them"
         out.append(f'<rect x="8" y="6" width="{W - 16:.0f}" height="24" rx="5" '
                    f'fill="{PALETTE["banner"]}"/>')
         out.append(_text(18, 22, _fit(msg, W - 24, 6.4), size=12, fill=PALETTE["banner_ink"],
@@ -411,5 +411,5 @@ def repr_trace(value):
     """
     from ..trace import trace as make_trace
     done = backward_done(value)
-    t = make_trace(value, backward=done)
+    t = make_trace(value, backward=done, on_stale="warn")   # a stale graph is drawn with the reason
     return t
