@@ -400,3 +400,38 @@ def test_a_title_with_html_comment_and_script_tags_still_plays(page, tmp_path):
     p = page().open(path)
     assert p.page.locator(".crp-graph svg").count() == 1
     assert p.page.title() == title
+
+
+def test_notebook_outputs_open_the_player_with_the_code_sent_once(page, tmp_path):
+    """Three outputs on one notebook page: only the first carries the player's code. Each
+    button opens its own player (the code runs once, on the first click); a page whose
+    code-carrying output was cleared says how to get it back instead of failing."""
+    from chainrule.viz.html import notebook_html
+    t = evaluate(SIGMOID_NET, SIGMOID_AT).trace()
+    outs = [notebook_html(t, code=True), notebook_html(trace(Value(3.0, name="q") ** 2)),
+            notebook_html(t, code=False)]
+    assert 'data-chainrule-player-code="js">' not in outs[1] + outs[2]
+    path = tmp_path / "notebook.html"
+    path.write_text("<!DOCTYPE html><meta charset='utf-8'><body>"
+                    + "".join(f"<div class='cell'>{o}</div>" for o in outs) + "</body>")
+    p = page().open(path)
+    assert p.page.evaluate("() => window.ChainrulePlayer === undefined")   # nothing ran before a click
+    buttons = p.page.locator(".chainrule-open")
+    assert buttons.count() == 3
+    buttons.nth(2).click()
+    assert p.page.evaluate("() => ChainrulePlayer.players.length") == 1
+    third = p.page.locator(".cell").nth(2)
+    assert third.locator(".crp-counter").inner_text() == "Step 1 / 13"
+    assert third.locator(".chainrule-static").is_hidden()
+    p.page.locator(".chainrule-open").nth(1).click()
+    p.page.locator(".chainrule-open").nth(0).click()
+    assert p.page.evaluate("() => ChainrulePlayer.players.length") == 3
+    assert p.page.locator("head style").count() == 1          # the player's CSS added once
+    third.locator("[data-act=next]").click()
+    assert third.locator(".crp-counter").inner_text() == "Step 2 / 13"
+
+    cleared = tmp_path / "cleared.html"
+    cleared.write_text("<!DOCTYPE html><meta charset='utf-8'><body>" + outs[2] + "</body>")
+    p.open(cleared)
+    p.page.click(".chainrule-open")
+    assert "chainrule.viz.load_player()" in p.page.inner_text(".chainrule-note")

@@ -340,7 +340,7 @@ def test_jupyter_reprs_return_strings():
     assert "grad 42" in svg_text(svg)                 # dy/dx = 42 at x = 2
     assert "warning" not in svg_text(svg)              # after backward(), grads on leaves are expected
     html = y._repr_html_()
-    assert isinstance(html, str) and "<svg" in html and "srcdoc=" in html
+    assert isinstance(html, str) and "<svg" in html and "open the interactive player" in html
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", html)
     t = trace(y)
     assert isinstance(t._repr_svg_(), str) and isinstance(t._repr_html_(), str)
@@ -409,6 +409,37 @@ def test_tensor_notebook_reprs_show_shapes_and_gradients_after_backward():
     assert "not computed" not in after
     assert "[3×2]" in after and "‖grad‖" in after      # tensor nodes show shape and gradient norm
     assert "<svg" in L._repr_html_()
+
+
+def test_notebook_outputs_carry_the_player_code_once_and_stay_light(monkeypatch):
+    """A notebook output used to embed the whole player page (87-94 kB for one small Value).
+    Now the first output of a session carries the player's code, as inert text, and every
+    later one only its drawing and its data."""
+    import numpy as np
+
+    from chainrule.tensor import Tensor
+    from chainrule.viz import html as viz_html
+    monkeypatch.setitem(viz_html._notebook, "code_sent", False)
+    x = Value(2.0, name="x")
+    y = (3 * x + 1) ** 2
+    y.backward()
+    first, second = y._repr_html_(), y._repr_html_()
+    W = Tensor(np.ones((2, 3)), requires_grad=True, name="W")
+    out = (W @ Tensor(np.arange(3.0), name="v")).relu().sum()
+    out.backward()
+    sizes = {"first Value": len(first.encode()), "Value": len(second.encode()),
+             "Trace": len(trace(y)._repr_html_().encode()), "Tensor": len(out._repr_html_().encode())}
+    print("notebook output sizes (bytes):", sizes)
+    code = '<script type="text/plain" data-chainrule-player-code="js">'
+    assert first.count(code) == 1 and code not in second
+    assert sizes["Value"] < 16_000 and sizes["Trace"] < 16_000 and sizes["Tensor"] < 16_000, sizes
+    assert sizes["first Value"] < 90_000, sizes
+    for html in (first, second):
+        assert html.count("<svg") >= 1 and "ChainrulePlayer.mount" in html
+        assert html.count("</script>") == html.count("<script")          # nothing ends a block early
+    # asked for explicitly (a cleared output): load_player() puts the code on the page again
+    assert code in viz_html.load_player()._repr_html_()
+    assert code in viz_html.notebook_html(trace(y), code=True)
 
 
 def test_inline_json_has_no_markup_the_html_parser_could_see():

@@ -24,7 +24,7 @@ from .layout import COLLAPSE_ABOVE, Layout, find_groups, graph_view, node_size
 from .svg import group_lines, title_line
 
 __all__ = ["trace_to_html", "notebook_html", "value_to_html", "player_data", "player_assets", "player_fragment", "guess_params",
-           "default_wrt", "EXPLAIN_ALL_UP_TO"]
+           "default_wrt", "EXPLAIN_ALL_UP_TO", "load_player", "player_code_html"]
 
 # Small graphs embed the chain of every input and named variable; larger
 # ones only the chain of ``wrt`` (all chains of a 1,000-node MLP are ~40 MB).
@@ -233,23 +233,102 @@ def trace_to_html(trace, *, title: str | None = None, explanation=None, intro: s
 """
 
 
-# Notebook outputs: the static SVG at once, the player one click away (in an
-# iframe, so its styles and keys stay inside it). Renderers that strip iframes
-# (e.g. a notebook viewer) still show the SVG.
+# Notebook outputs: the static SVG at once, the player one click away. The
+# player's code (about 70 kB) travels once per notebook, not once per output:
+# the first output of a session carries it as inert text, and the button of
+# any output runs it on demand (guarded by the global ``ChainrulePlayer``), so
+# the tenth output costs its drawing and its data only. Renderers that strip
+# scripts (a notebook viewer) still show the SVG.
 PLAYER_IN_NOTEBOOK_UP_TO = 3000
+_CODE_ATTR = "data-chainrule-player-code"
+_notebook = {"code_sent": False, "outputs": 0}
 
 
-def notebook_html(trace, *, player: bool = True, height: int = 900) -> str:
-    """HTML for Jupyter: the graph as inline SVG, and a fold-out interactive player."""
+def _inert(text: str) -> str:
+    """Text that can sit in a ``<script type="text/plain">`` without ending it early."""
+    return re.sub(r"</(script)", r"<\\/\1", re.sub(r"<!--", r"<\\!--", text, flags=re.I), flags=re.I)
+
+
+def player_code_html() -> str:
+    """The player's JS and CSS as inert blocks a notebook output runs on demand (once per page)."""
+    js, css = player_assets()
+    return (f'<script type="text/plain" {_CODE_ATTR}="js">{_inert(js)}</script>'
+            f'<script type="text/plain" {_CODE_ATTR}="css">{_inert(css)}</script>')
+
+
+class _PlayerCode:
+    """What :func:`load_player` returns: notebooks display it as the player's code block."""
+
+    def _repr_html_(self) -> str:
+        _notebook["code_sent"] = True
+        return '<div class="chainrule-player-code">chainrule: the interactive player is loaded on this page.' \
+               + player_code_html() + "</div>"
+
+
+def load_player() -> _PlayerCode:
+    """Display this in a notebook cell to put the player's code on the page again
+    (needed only if the output that carried it was cleared)."""
+    return _PlayerCode()
+
+
+# Runs when an output is displayed: wires the button; the player's code is run on the first click.
+_LOADER = """(function () {
+  var out = document.getElementById(%(id)s), data = %(data)s;
+  var button = out.querySelector(".chainrule-open"), note = out.querySelector(".chainrule-note");
+  button.addEventListener("click", function () {
+    if (!window.ChainrulePlayer) {
+      var js = document.querySelector('script[%(attr)s="js"]'), css = document.querySelector('script[%(attr)s="css"]');
+      if (!js) {
+        note.hidden = false;
+        note.textContent = "The player's code is not on this page (the output that carried it was cleared): " +
+          "run chainrule.viz.load_player() in a cell, then press the button again.";
+        return;
+      }
+      var style = document.createElement("style");
+      style.textContent = css ? css.textContent : "";
+      document.head.appendChild(style);
+      var script = document.createElement("script");
+      script.textContent = js.textContent;
+      document.head.appendChild(script);
+    }
+    var host = document.createElement("div");
+    out.appendChild(host);
+    window.ChainrulePlayer.mount(host, data);
+    button.hidden = true; note.hidden = true;
+    out.querySelector(".chainrule-static").hidden = true;
+  });
+})();"""
+
+
+def _in_separate_frames() -> bool:
+    """Notebooks that show each output in its own frame (Colab) need the code in every output."""
+    import sys
+    return "google.colab" in sys.modules
+
+
+def notebook_html(trace, *, player: bool = True, code: bool | None = None) -> str:
+    """HTML for Jupyter: the graph as inline SVG, and a button that opens the interactive player.
+
+    ``code``: include the player's code in this output (default: only in the
+    first output of the session, or always where outputs cannot see each other).
+    """
     from .svg import trace_to_svg
-    parts = ['<div class="chainrule-output">',
-             f'<div style="overflow-x:auto;max-width:100%">{trace_to_svg(trace)}</div>']
+    _notebook["outputs"] += 1
+    element_id = f"chainrule-output-{_notebook['outputs']}-{id(trace) & 0xFFFFFF:x}"
+    parts = [f'<div class="chainrule-output" id="{element_id}">',
+             f'<div class="chainrule-static" style="overflow-x:auto;max-width:100%">{trace_to_svg(trace)}</div>']
     if player and len(trace.nodes) <= PLAYER_IN_NOTEBOOK_UP_TO:
-        page = trace_to_html(trace)
-        parts.append('<details><summary style="cursor:pointer">Step through it: open the interactive player'
-                     f'</summary><iframe title="chainrule player" srcdoc="{escape(page, True)}" '
-                     f'style="width:100%;height:{int(height)}px;border:1px solid #d3d8de;border-radius:8px" '
-                     'loading="lazy"></iframe></details>')
+        if code is None:
+            code = not _notebook["code_sent"] or _in_separate_frames()
+        if code:
+            parts.append(player_code_html())
+            _notebook["code_sent"] = True
+        parts.append('<button type="button" class="chainrule-open" style="font:inherit;cursor:pointer;margin:6px 0;'
+                     'padding:6px 12px;border:1px solid #c4ccd5;border-radius:8px;background:#fff">'
+                     'Step through it: open the interactive player</button>'
+                     '<p class="chainrule-note" hidden style="color:#8a1c12"></p>')
+        parts.append("<script>" + _LOADER % {"id": json.dumps(element_id), "data": _script_json(player_data(trace)),
+                                             "attr": _CODE_ATTR} + "</script>")
     parts.append("</div>")
     return "\n".join(parts)
 
