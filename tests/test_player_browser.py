@@ -435,3 +435,36 @@ def test_notebook_outputs_open_the_player_with_the_code_sent_once(page, tmp_path
     p.open(cleared)
     p.page.click(".chainrule-open")
     assert "chainrule.viz.load_player()" in p.page.inner_text(".chainrule-note")
+
+
+GENERATED = re.compile(r"\b(?:mul|sub|add|powc|pow|div|neg|sigmoid|exp|log|relu|tanh|leaf)\d+\b")
+
+
+@pytest.mark.parametrize("program, at", [
+    (SIGMOID_NET, SIGMOID_AT),                      # named lines, unnamed steps inside them
+    ("L = (3*x + 1)**2", {"x": 2.0}),               # nothing named but the output
+])
+def test_player_speaks_in_the_learners_expressions(page, tmp_path, program, at):
+    """No made-up label (mul6, sub12, add4) anywhere in the player: not in the boxes, the
+    narration of any step, the chain, or the inspect panel of any node."""
+    path = tmp_path / "names.html"
+    assert main(["html", program, "--at", *[f"{k}={v:g}" for k, v in at.items()], "-o", str(path)]) == 0
+    p = page().open(path)
+    seen = []
+    n = int(p.counter().split(" / ")[1])
+    for _ in range(n):
+        seen.append(p.text(".crp-narration"))
+        p.page.click("[data-act=next]") if not p.page.is_disabled("[data-act=next]") else None
+    keys = p.page.eval_on_selector_all(".crp-box[data-key]", "els => els.map(e => e.dataset.key)")
+    for key in keys:
+        p.page.click(f'[data-key="{key}"]')
+        seen.append(p.text(".crp-node"))
+    seen += [p.text(".crp-chain"), p.page.text_content(".crp-graph"),
+             p.page.eval_on_selector_all("[aria-label]", "els => els.map(e => e.getAttribute('aria-label')).join(' ')")]
+    for text in seen:
+        assert not GENERATED.search(text), (GENERATED.search(text).group(0), text[:300])
+    everything = "\n".join(seen)
+    if program == SIGMOID_NET:
+        assert "∂L/∂(a2 − y)" in everything and "a2 − y" in p.page.text_content(".crp-graph")
+    else:
+        assert "∂L/∂(3 · x + 1)" in everything and "2·(3 · x + 1)" in everything

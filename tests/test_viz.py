@@ -153,7 +153,7 @@ def test_svg_is_xml_with_every_label_value_and_gradient():
     svg = trace_to_svg(t)
     text = svg_text(svg)
     for n in t.nodes:
-        assert n.label in text
+        assert (n.label if n.name else n.expr) in text   # unnamed steps by their expression (w1 · x)
         assert fmt(n.value) in text
         if n.kind != "const":
             assert f"grad {fmt(n.grad)}" in text
@@ -166,6 +166,47 @@ def test_svg_is_xml_with_every_label_value_and_gradient():
     assert "Line width" in text
 
 
+def test_drawings_write_the_learners_expressions_not_generated_names(tmp_path):
+    """Unnamed steps were drawn as mul6, sub12 (and L = sub12^2): now as w1 · x, a2 − y, and
+    L = (a2 − y)^2, in the SVG, the DOT export, the PNG's text and the player's data."""
+    from chainrule.viz.dot import trace_to_dot
+    from chainrule.viz.html import player_data
+    from chainrule.viz.svg import node_lines
+    t = sigmoid_trace()
+    generated = [n.label for n in t.nodes if n.op and not n.name]
+    assert generated == ["mul6", "mul9", "sub12"]
+    svg, dot = svg_text(trace_to_svg(t)), trace_to_dot(t)
+    for text in (svg, dot):
+        for label in generated:
+            assert not re.search(rf"\b{label}\b", text), label
+        for shown in ("w1 · x", "z1 = w1 · x + b1", "w2 · a1", "a2 − y", "L = (a2 − y)^2"):
+            assert shown in text, shown
+    lines = [node_lines(t, n)[0] for n in t.nodes]
+    assert "a2 − y" in lines and "L = (a2 − y)^2" in lines
+    data = player_data(t)
+    assert data["exprs"]["12"] == "a2 − y" and data["exprs"]["13"] == "(a2 − y)^2"
+    # a Python expression with no names at all: (3x + 1)² reads as written
+    x = Value(2.0, name="x")
+    u = trace((3 * x + 1) ** 2)
+    assert [node_lines(u, n)[0] for n in u.nodes if n.op] == ["3 · x", "3 · x + 1", "(3 · x + 1)^2"]
+    assert player_data(u)["local_formulas"] == {"5": ["2·(3 · x + 1)"]}      # was 2·add4
+
+
+def test_long_unnamed_expressions_are_abbreviated_inside():
+    """A neuron summing many products (micrograd's act = act + w*x) stays short in its box."""
+    from chainrule.viz.svg import SHOWN_UP_TO, expressions
+    xs = [Value(0.5, name=f"x{i}") for i in range(12)]
+    ws = [Value(0.1 * i, name=f"w{i}") for i in range(12)]
+    act = Value(0.0, name="b")
+    for w, xi in zip(ws, xs):
+        act = act + w * xi
+    t = trace(act.relu() * 2)
+    texts = expressions(t)
+    assert max(len(s) for s in texts.values()) <= SHOWN_UP_TO
+    assert texts[t.output].startswith("relu(") and texts[t.output].endswith(") · 2")
+    assert any(s.endswith("+ w11 · x11") for s in texts.values())
+
+
 def test_svg_before_backward_says_not_computed_yet():
     t = sigmoid_trace(backward=False)
     svg = trace_to_svg(t)
@@ -173,7 +214,7 @@ def test_svg_before_backward_says_not_computed_yet():
     assert "gradients not computed yet" in text
     assert "grad 0" not in text and "grad −" not in text
     for n in t.nodes:
-        assert n.label in text
+        assert (n.label if n.name else n.expr) in text
 
 
 def test_svg_escapes_and_shows_constants():

@@ -21,7 +21,7 @@ from importlib import resources
 
 from ..ops import OPS, js_runtime
 from .layout import COLLAPSE_ABOVE, Layout, find_groups, graph_view, node_size
-from .svg import group_lines, title_line
+from .svg import expressions, group_lines, title_line
 
 __all__ = ["trace_to_html", "notebook_html", "value_to_html", "player_data", "player_assets", "player_fragment", "guess_params",
            "default_wrt", "EXPLAIN_ALL_UP_TO", "load_player", "player_code_html"]
@@ -91,7 +91,7 @@ def _sizes(trace, groups) -> dict:
     """Box sizes with room for numbers that sliders may make longer."""
     sizes = {}
     for n in trace.nodes:
-        title = title_line(n)
+        title = title_line(trace, n)
         lines = [title, "value −0.000000", "grad −0.000000"]
         if n.kind == "const":
             lines = lines[:2]
@@ -141,13 +141,15 @@ def player_data(trace, *, title: str | None = None, intro: str = "", program: st
         trace.node(wrt)   # raises KeyError naming the labels
     expl = _explanation(trace, wrt, explanation)
     links, rhs, mode, link_formulas = [], {}, "ops", {}
+    exprs = expressions(trace)
+    shown = _shown_formula(trace, exprs)
     if expl is not None:
         graph = expl.graph
         mode = expl.mode
         links = list(graph.links)
         rhs = {i: graph.rhs(i) for i in links if trace.nodes[i].op}
         # formulas (text) of every factor, and the recorded values the page's folds must reproduce
-        link_formulas = {str(top): [[e.bottom, e.slot, e.formula, e.value] for e in graph.edges[top]]
+        link_formulas = {str(top): [[e.bottom, e.slot, shown(e.formula), e.value] for e in graph.edges[top]]
                          for top in links if graph.edges.get(top)}
     if collapse is None:
         collapse = len(trace.nodes) > COLLAPSE_ABOVE
@@ -169,6 +171,10 @@ def player_data(trace, *, title: str | None = None, intro: str = "", program: st
         "mode": mode,
         "links": links,
         "rhs": {str(k): v for k, v in rhs.items()},
+        # what the page writes for each operation, and local formulas written with those
+        # expressions instead of generated labels (2·sub12 -> 2·(a2 − y)), where they differ
+        "exprs": {str(k): v for k, v in exprs.items()},
+        "local_formulas": _local_formulas(trace, shown),
         "link_formulas": link_formulas,
         "wrt": wrt,
         "params": params,
@@ -178,6 +184,24 @@ def player_data(trace, *, title: str | None = None, intro: str = "", program: st
         "layout": layout,
         "step_notes": list(step_notes) if step_notes else None,
     }
+
+
+def _shown_formula(trace, exprs):
+    """A function writing a formula with unnamed steps' expressions in place of their labels."""
+    from ..explain.formulas import substitute
+    unnamed = {n.label: exprs[n.id] for n in trace.nodes if n.op and not n.name and n.id in exprs}
+    return lambda text: substitute(text, unnamed) if unnamed and isinstance(text, str) else text
+
+
+def _local_formulas(trace, shown) -> dict:
+    """node id -> the formula of each of its recorded local derivatives, for the nodes where
+    writing them in the learner's terms changes them."""
+    out = {}
+    for step in trace.backward:
+        texts = [shown(ls.formula) for ls in step.locals]
+        if texts != [ls.formula for ls in step.locals]:
+            out[str(step.node)] = texts
+    return out
 
 
 def _script_json(data) -> str:

@@ -43,8 +43,34 @@
     const m = /^(.*?[^\d_])_?(\d+)$/.exec(label);
     return m ? m[1] + m[2].replace(/\d/g, (d) => SUBSCRIPT[d]) : label;
   }
-  // a node's name in formulas: subscripts for the user's names, not for made-up ones (mul6)
-  const nm = (n) => (n.name ? pretty(n.label) : n.label);
+  // A node as the learner knows it (set by makeGraph): its name, its number, or, for a step
+  // the program did not name, its expression (w1 · x, never a made-up label like mul6).
+  //   n.shown  as written in a box: "w1 · x"      n.title  the box's first line: "z1 = w1 · x + b1"
+  //   nm(n)    in ∂ notation: "w₁", "(w1 · x)"
+  const nm = (n) => (n.dname !== undefined ? n.dname : n.name ? pretty(n.label) : n.label);
+
+  function oneTerm(s) {
+    // an identifier, a number, or one call such as σ(z1): needs no brackets after ∂
+    if (/^[\p{L}\p{N}_.]+$/u.test(s)) return true;
+    const m = /^[\p{L}_][\p{L}\p{N}_]*\(/u.exec(s);
+    if (!m || !s.endsWith(")")) return false;
+    let depth = 0;
+    for (let i = m[0].length - 1; i < s.length; i++) {
+      if (s[i] === "(") depth++;
+      else if (s[i] === ")" && --depth === 0) return i === s.length - 1;
+    }
+    return false;
+  }
+
+  function nameNodes(nodes, exprs) {
+    for (const n of nodes) {
+      const expr = (exprs && exprs[n.id]) || n.expr || n.op || n.label;
+      n.shown = n.op && !n.name ? expr : n.label;
+      n.title = n.op ? (n.name ? (expr !== n.label ? `${n.label} = ${expr}` : n.label) : expr)
+                     : (n.kind === "const" && n.name ? `${n.label} (constant)` : n.label);
+      n.dname = n.name ? pretty(n.label) : (!n.op || oneTerm(n.shown) ? n.shown : `(${n.shown})`);
+    }
+  }
 
   function esc(s) {
     return String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
@@ -58,6 +84,7 @@
   // Structure (never changes): nodes, who consumes whom, which nodes are links.
   function makeGraph(data) {
     const nodes = data.trace.nodes;
+    nameNodes(nodes, data.exprs);
     const consumers = nodes.map(() => []);
     nodes.forEach((n) => n.inputs.forEach((i, port) => consumers[i].push([n.id, port])));
     const needsGrad = nodes.map((n) => n.kind !== "const");
@@ -525,7 +552,7 @@
   };
 
   Player.prototype.rhs = function (id) {
-    return (this.data.rhs && this.data.rhs[id]) || this.G.nodes[id].expr || this.G.nodes[id].op;
+    return (this.data.exprs && this.data.exprs[id]) || (this.data.rhs && this.data.rhs[id]) || this.G.nodes[id].expr || this.G.nodes[id].op;
   };
 
   Player.prototype.renderNarration = function () {
@@ -541,8 +568,8 @@
     } else if (st.kind === "forward") {
       const n = G.nodes[st.node];
       const rhs = this.rhs(n.id);
-      html = `<p><strong>Forward.</strong> ${esc(n.label)} = ${esc(rhs)} = ${esc(this.withNumbers(rhs))} = <strong>${esc(fmt6(S.value[n.id]))}</strong></p>`;
-      if (st.computes.length > 1) html += `<p class="crp-muted">${st.computes.length} primitive steps: ${st.computes.map((i) => esc(G.nodes[i].label)).join(", ")}.</p>`;
+      html = `<p><strong>Forward.</strong> ${n.name ? `${esc(n.label)} = ` : ""}${esc(rhs)} = ${esc(this.withNumbers(rhs))} = <strong>${esc(fmt6(S.value[n.id]))}</strong></p>`;
+      if (st.computes.length > 1) html += `<p class="crp-muted">${st.computes.length} primitive steps: ${st.computes.map((i) => esc(G.nodes[i].shown)).join(", ")}.</p>`;
     } else if (st.kind === "backward") {
       const u = st.node, n = G.nodes[u];
       const g = S.grad[u];
@@ -552,7 +579,7 @@
         const formula = this.linkFormula(u, f);
         return `<tr><td>${esc(dOut(u))} × ${esc(label)}</td><td>${esc(this.gradText(u))} × ${esc(fmt6(f.value))}${formula && formula !== f.value ? ` <span class="crp-muted">(${esc(formula)})</span>` : ""}</td><td>= <strong>${esc(times(g, f.value))}</strong></td><td>→ ${esc(dOut(f.bottom))}</td></tr>`;
       }).join("");
-      html = `<p><strong>Backward at ${esc(n.label)}.</strong> ${u === G.output ? `The sweep starts with ${esc(dOut(u))} = 1.` : `${esc(dOut(u))} = ${esc(this.gradText(u))} has arrived from everything that uses ${esc(n.label)}.`}
+      html = `<p><strong>Backward at ${esc(n.shown)}.</strong> ${u === G.output ? `The sweep starts with ${esc(dOut(u))} = 1.` : `${esc(dOut(u))} = ${esc(this.gradText(u))} has arrived from everything that uses ${esc(n.shown)}.`}
         Each input gets incoming × local = contribution:</p>
         <div class="crp-scroll"><table class="crp-table"><thead><tr><th>chain rule</th><th>incoming × local</th><th>contribution</th><th>adds to</th></tr></thead><tbody>${rows}</tbody></table></div>`;
     } else if (st.kind === "result") {
@@ -560,7 +587,7 @@
       if (cs) {
         const p = cs.paths[0];
         const prod = this.chainTotal(cs);
-        html = `<p><strong>Result.</strong> ${esc(cs.label)} = ${cs.paths.length === 1 ? p.factors.map((f) => esc(f.label)).join(" · ") + " = " : `the sum over ${esc(cs.path_count_text)} paths = `}<strong>${esc(this.totalText(cs, prod))}</strong></p>
+        html = `<p><strong>Result.</strong> ${esc(this.chainLabel(cs))} = ${cs.paths.length === 1 ? p.factors.map((f) => esc(this.factorLabel(f))).join(" · ") + " = " : `the sum over ${esc(cs.path_count_text)} paths = `}<strong>${esc(this.totalText(cs, prod))}</strong></p>
           <p class="crp-muted">The backward pass got ${esc(this.gradText(cs.node))} for ${esc(cs.wrt)}${isNum(prod) ? ": the same number" : ""}.</p>`;
       } else {
         html = `<p><strong>Result.</strong> The backward pass is done: every node holds ${esc(dOut(G.output).split("/")[0])}/∂node.</p>`;
@@ -713,8 +740,7 @@
       const g = V.gradShown(n.id);
       const active = V.activeNodes.has(n.id);
       const t = g.final && isNum(g.value) ? scaleT(g.value) : 0;
-      const title = n.op ? (n.expr && n.expr !== n.label ? `${n.label} = ${n.expr}` : n.label)
-                         : (n.kind === "const" && n.name ? `${n.label} (constant)` : n.label);
+      const title = n.title;
       const valueText = n.shape && !isNum(n.value) ? `[${n.shape.join("×")}]  ‖value‖ ${fmt(n.norm)}`
                                                    : `value ${known ? fmt(S.value[n.id]) : "?"}`;
       let gradText = null;
@@ -727,7 +753,7 @@
       const cls = ["crp-box", "crp-" + (n.op ? "op" : n.kind), known ? "" : "is-pending", active ? "is-active" : "",
                    this.selected === n.id ? "is-selected" : "", onPath.has(n.id) ? "is-path" : "",
                    n.id === G.output ? "is-output" : "", g.final ? "crp-" + sign(g.value) : ""].join(" ");
-      const aria = `${n.label}: ${n.op ? "operation " + n.op : n.kind}, ${valueText}${gradText ? ", " + gradText : ""}`;
+      const aria = `${n.shown}: ${n.op ? "operation " + n.op : n.kind}, ${valueText}${gradText ? ", " + gradText : ""}`;
       const w = b.w, h = b.h;
       const cut = (s, cw) => { const room = Math.floor((w - 14) / (cw || 6.2)); return s.length > room ? s.slice(0, room - 1) + "…" : s; };
       return `<g class="${cls}" transform="translate(${b.x.toFixed(1)},${b.y.toFixed(1)})" data-key="${n.id}" tabindex="0" role="button" aria-label="${esc(aria)}">
@@ -751,20 +777,20 @@
       if (b.open) {
         return `<g class="crp-group is-open" transform="translate(${b.x.toFixed(1)},${b.y.toFixed(1)})">
           <rect class="crp-frame" width="${b.w}" height="${b.h}" rx="10"/>
-          <g data-key="${key}" tabindex="0" role="button" aria-expanded="true" aria-label="collapse ${esc(r.label)}'s ${members.length} nodes">
+          <g data-key="${key}" tabindex="0" role="button" aria-expanded="true" aria-label="collapse ${esc(r.shown)}'s ${members.length} nodes">
             <rect class="crp-group-head" width="${b.w}" height="${HEADER - 4}" rx="10"/>
-            <text class="crp-t1" x="10" y="16">▾ ${esc(r.label)} · ${members.length} nodes (click to collapse)</text></g></g>`;
+            <text class="crp-t1" x="10" y="16">▾ ${esc(r.title)} · ${members.length} nodes (click to collapse)</text></g></g>`;
       }
       const cls = ["crp-group", active ? "is-active" : "", sel ? "is-selected" : "", path ? "is-path" : "",
                    known ? "" : "is-pending", gs.final ? "crp-" + sign(gs.value) : ""].join(" ");
       const t = gs.final ? scaleT(gs.value) : 0;
-      const aria = `${r.label} and ${members.length - 1} nodes only it uses, collapsed; press Enter to expand`;
+      const aria = `${r.shown} and ${members.length - 1} nodes only it uses, collapsed; press Enter to expand`;
       return `<g class="${cls}" transform="translate(${b.x.toFixed(1)},${b.y.toFixed(1)})" data-key="${key}" tabindex="0" role="button" aria-expanded="false" aria-label="${esc(aria)}">
         <title>${esc(aria)}</title>
         <rect class="crp-shadow" x="4" y="4" width="${b.w}" height="${b.h}" rx="8"/>
         <rect class="crp-frame" width="${b.w}" height="${b.h}" rx="8"/>
         ${active ? `<text class="crp-now" x="${b.w / 2}" y="-6" text-anchor="middle">inside: ${V.st.kind === "forward" ? "computing" : "sending back"}</text>` : ""}
-        <text class="crp-t1" x="9" y="17">▸ ${esc(r.label)} (+${members.length - 1} nodes)</text>
+        <text class="crp-t1" x="9" y="17">▸ ${esc(r.shown)} (+${members.length - 1} nodes)</text>
         <text class="crp-t2" x="9" y="32">value ${known ? esc(fmt(S.value[g.root])) : "?"}</text>
         <text class="crp-t3" x="9" y="47">${gs.value === undefined ? (G.hasGrads ? "grad ?" : "grad: not computed yet") : "grad " + esc(fmt(gs.value)) + (gs.final ? "" : " so far")}</text>
         ${gs.final ? `<rect class="crp-meter-bg" x="8" y="${b.h - 7}" width="${b.w - 16}" height="3" rx="1.5"/><rect class="crp-meter crp-${sign(gs.value)}" x="8" y="${b.h - 7}" width="${((b.w - 16) * t).toFixed(1)}" height="3" rx="1.5"/>` : ""}
@@ -843,6 +869,23 @@
     return this.chains.find((c) => c.wrt === label) || null;
   };
 
+  // Labels of the explanation's factors, written with the learner's expressions where the
+  // explanation had to use a made-up label (a program that names no intermediate step).
+  const plainNode = (n) => n.name || !n.op;
+  Player.prototype.factorLabel = function (f) {
+    const top = this.G.nodes[f.node], bottom = this.G.nodes[f.input];
+    return plainNode(top) && plainNode(bottom) ? f.label : `∂${nm(top)}/∂${nm(bottom)}`;
+  };
+  Player.prototype.factorFormula = function (f) {
+    const lf = this.data.link_formulas && this.data.link_formulas[f.node];
+    const hit = lf && lf.find((e) => e[0] === f.input && e[1] === (f.slot || 0));
+    return hit ? hit[2] : f.formula;
+  };
+  Player.prototype.chainLabel = function (cs) {
+    const out = this.G.nodes[this.G.output], wrt = this.G.nodes[cs.node];
+    return plainNode(out) && plainNode(wrt) ? cs.label : `∂${nm(out)}/∂${nm(wrt)}`;
+  };
+
   Player.prototype.pathProduct = function (p) {
     let prod = 1;
     for (const f of p.factors) {
@@ -883,16 +926,17 @@
     }
     const cs = this.chainFor(this.wrt) || this.chains[0];
     const V = this.view;
-    const options = this.chains.map((c) => `<option value="${esc(c.wrt)}" ${c === cs ? "selected" : ""}>${esc(c.label)}</option>`).join("");
+    const options = this.chains.map((c) => `<option value="${esc(c.wrt)}" ${c === cs ? "selected" : ""}>${esc(this.chainLabel(c))}</option>`).join("");
     const MAXF = 12;
     const MAXP = cs.paths.some((p) => p.factors.length > MAXF) ? 2 : 4;   // long paths: fewer rows
     const factorBox = (f) => {
       const lit = V.done(f.node) || V.final;
       const v = this.factorValue(f);
-      return `<div class="crp-factor ${lit ? "is-lit" : ""}" data-select="${f.input}" title="${esc(f.label)} = ${esc(f.formula)}">
-        <div class="crp-f-label">${esc(f.label)}</div>
+      const label = this.factorLabel(f), formula = this.factorFormula(f);
+      return `<div class="crp-factor ${lit ? "is-lit" : ""}" data-select="${f.input}" title="${esc(label)} = ${esc(formula)}">
+        <div class="crp-f-label">${esc(label)}</div>
         <div class="crp-f-value">${lit ? (isNum(v) ? esc(fmt6(v)) : "array") : "?"}</div>
-        <div class="crp-f-formula">${esc(f.formula)}</div></div>`;
+        <div class="crp-f-formula">${esc(formula)}</div></div>`;
     };
     const pathRow = (p) => {
       let fs = p.factors.map(factorBox);
@@ -905,11 +949,11 @@
     const allLit = cs.paths.every((p) => p.factors.every((f) => V.done(f.node))) || V.final;
     const several = cs.paths.length > 1 || cs.summarised;
     box.innerHTML = `<h2>The chain <label class="crp-pick">for <select class="crp-chain-wrt" aria-label="which input">${options}</select></label></h2>
-      <p class="crp-muted">Each box is one local derivative; the backward pass computes it at the step that lights it. ${several ? `There are ${esc(cs.path_count_text)} paths from ${esc(this.data.explanation.output)} down to ${esc(cs.wrt)}: their products add up.` : "Their product is the gradient."}</p>
-      <div class="crp-chain-head">${esc(cs.label)} =</div>
+      <p class="crp-muted">Each box is one local derivative; the backward pass computes it at the step that lights it. ${several ? `There are ${esc(cs.path_count_text)} paths from ${esc(G.nodes[G.output].shown)} down to ${esc(cs.wrt)}: their products add up.` : "Their product is the gradient."}</p>
+      <div class="crp-chain-head">${esc(this.chainLabel(cs))} =</div>
       ${cs.paths.slice(0, MAXP).map(pathRow).join(several ? '<div class="crp-plus">+</div>' : "")}
       ${cs.paths.length > MAXP || cs.summarised ? `<p class="crp-muted">… and ${esc(String(Number(cs.path_count_text) - Math.min(MAXP, cs.paths.length)) || "more")} more paths.</p>` : ""}
-      <p class="crp-chain-total">${esc(cs.label)} = <strong>${allLit ? esc(this.totalText(cs, total)) : "?"}</strong>
+      <p class="crp-chain-total">${esc(this.chainLabel(cs))} = <strong>${allLit ? esc(this.totalText(cs, total)) : "?"}</strong>
         ${allLit ? `<span class="crp-muted">(backward pass: ${esc(this.gradText(cs.node))})</span>` : `<span class="crp-muted">(step on to light every box)</span>`}</p>
       ${(cs.notes || []).map((n) => `<p class="crp-muted crp-small-text">${esc(n)}</p>`).join("")}`;
   };
@@ -920,41 +964,43 @@
     if (this.selected === null) return;
     const G = this.G, S = this.S, n = G.nodes[this.selected];
     const out = nm(G.nodes[G.output]);
-    const byName = (label) => nm(G.nodes[G.byLabel.get(label)] || {label});
-    const d = (a, b) => `∂${byName(a)}/∂${byName(b)}`;
+    const d = (a, b) => `∂${nm(a)}/∂${nm(b)}`;    // a, b: nodes
     const kind = n.op ? `operation <code>${esc(n.op)}</code>` : n.kind === "input" ? "input (a leaf that gets a gradient)" : "constant (no gradient)";
     const formulaAt = (port) => {
       const step = this.data.trace.backward.find((s) => s.node === n.id);
       if (!step) return "";
       const i = n.inputs[port];
       const same = n.inputs.slice(0, port).filter((j) => j === i).length;
-      const ls = step.locals.filter((l) => l.input === i)[same];
-      return ls ? ls.formula : "";
+      let seen = 0;
+      const k = step.locals.findIndex((l) => l.input === i && seen++ === same);
+      if (k < 0) return "";
+      const mine = this.data.local_formulas && this.data.local_formulas[n.id];
+      return mine ? mine[k] : step.locals[k].formula;
     };
     const locals = n.op ? n.inputs.map((i, port) => {
       const l = S.local[n.id][port];
-      const lab = G.nodes[i].label;
-      if (!G.needsGrad[i]) return `<li>${esc(d(n.label, lab))}: ${esc(lab)} is a constant, so nothing flows back to it</li>`;
-      return `<li>${esc(d(n.label, lab))} = ${esc(formulaAt(port))} = <strong>${esc(fmt6(l))}</strong></li>`;
+      const v = G.nodes[i];
+      if (!G.needsGrad[i]) return `<li>${esc(d(n, v))}: ${esc(v.shown)} is a constant, so nothing flows back to it</li>`;
+      return `<li>${esc(d(n, v))} = ${esc(formulaAt(port))} = <strong>${esc(fmt6(l))}</strong></li>`;
     }).join("") : "";
     let grads = "";
     if (G.hasGrads && G.needsGrad[n.id]) {
       const incoming = G.consumers[n.id].map(([c, port]) => {
-        const l = S.local[c][port], cl = G.nodes[c].label;
-        return `<li>from <button type="button" class="crp-link" data-select="${c}">${esc(cl)}</button>: ${esc(d(G.nodes[G.output].label, cl))} × ${esc(d(cl, n.label))} = ${esc(this.gradText(c))} × ${esc(fmt6(l))} = ${esc(times(S.grad[c], l))}</li>`;
+        const l = S.local[c][port], cn = G.nodes[c];
+        return `<li>from <button type="button" class="crp-link" data-select="${c}">${esc(cn.shown)}</button>: ${esc(d(G.nodes[G.output], cn))} × ${esc(d(cn, n))} = ${esc(this.gradText(c))} × ${esc(fmt6(l))} = ${esc(times(S.grad[c], l))}</li>`;
       }).join("");
       const sends = n.op ? n.inputs.map((i, port) => G.needsGrad[i]
-        ? `<li>to <button type="button" class="crp-link" data-select="${i}">${esc(G.nodes[i].label)}</button>: ${esc(this.gradText(n.id))} × ${esc(fmt6(S.local[n.id][port]))} = ${esc(times(S.grad[n.id], S.local[n.id][port]))}</li>` : "").join("") : "";
+        ? `<li>to <button type="button" class="crp-link" data-select="${i}">${esc(G.nodes[i].shown)}</button>: ${esc(this.gradText(n.id))} × ${esc(fmt6(S.local[n.id][port]))} = ${esc(times(S.grad[n.id], S.local[n.id][port]))}</li>` : "").join("") : "";
       grads = `<h3>Gradient</h3>
-        ${n.id === G.output ? `<p>The output: the sweep starts here with ${esc(d(G.nodes[G.output].label, n.label))} = 1.</p>`
-                            : `<p>Incoming (incoming gradient × local derivative, from each node that uses ${esc(n.label)}):</p><ul>${incoming}</ul>`}
-        <p class="crp-acc">Accumulated: ${esc(d(G.nodes[G.output].label, n.label))} = <strong>${esc(this.gradText(n.id))}</strong></p>
+        ${n.id === G.output ? `<p>The output: the sweep starts here with ${esc(d(G.nodes[G.output], n))} = 1.</p>`
+                            : `<p>Incoming (incoming gradient × local derivative, from each node that uses ${esc(n.shown)}):</p><ul>${incoming}</ul>`}
+        <p class="crp-acc">Accumulated: ${esc(d(G.nodes[G.output], n))} = <strong>${esc(this.gradText(n.id))}</strong></p>
         ${sends ? `<p>Sends back:</p><ul>${sends}</ul>` : ""}`;
     } else if (!G.hasGrads) {
       grads = `<p class="crp-muted">Gradients not computed yet.</p>`;
     }
     const cs = this.chainFor(n.label);
-    const chain = cs ? `<h3>Chain</h3><p class="crp-chainline">${esc(cs.label)} = ${cs.paths.length === 1 ? cs.paths[0].factors.map((f) => `${esc(f.label)} <span class="crp-muted">(${esc(fmt6(this.factorValue(f)))})</span>`).join(" · ") : `sum of ${esc(cs.path_count_text)} paths`} = <strong>${esc(this.totalText(cs, this.chainTotal(cs)))}</strong></p>` : "";
+    const chain = cs ? `<h3>Chain</h3><p class="crp-chainline">${esc(this.chainLabel(cs))} = ${cs.paths.length === 1 ? cs.paths[0].factors.map((f) => `${esc(this.factorLabel(f))} <span class="crp-muted">(${esc(fmt6(this.factorValue(f)))})</span>`).join(" · ") : `sum of ${esc(cs.path_count_text)} paths`} = <strong>${esc(this.totalText(cs, this.chainTotal(cs)))}</strong></p>` : "";
     let paths = 0;
     if (G.hasGrads) {   // count paths up to the output (for the highlight's caption)
       const ways = new Array(G.nodes.length).fill(0);
@@ -962,11 +1008,11 @@
       for (let i = n.id; i < G.nodes.length; i++) if (ways[i]) for (const [c] of G.consumers[i]) ways[c] += ways[i];
       paths = ways[G.output];
     }
-    box.innerHTML = `<h2>${esc(n.label)}${n.op && n.expr ? ` = ${esc(this.rhs(n.id))}` : ""}</h2>
+    box.innerHTML = `<h2>${esc(n.title)}</h2>
       <p>${kind}. ${n.shape ? `Shape [${esc(n.shape.join("×"))}], ‖value‖ <strong>${esc(fmt6(n.norm))}</strong>` : `Value <strong>${esc(fmt6(S.value[n.id]))}</strong>`}.</p>
       ${locals ? `<h3>Local derivatives</h3><ul>${locals}</ul>` : ""}
       ${grads}${chain}
-      ${G.hasGrads && n.id !== G.output ? `<p class="crp-muted">${paths === 1 ? "1 path" : paths + " paths"} from ${esc(n.label)} up to ${esc(out)}, highlighted on the graph.</p>` : ""}`;
+      ${G.hasGrads && n.id !== G.output ? `<p class="crp-muted">${paths === 1 ? "1 path" : paths + " paths"} from ${esc(n.shown)} up to ${esc(G.nodes[G.output].shown)}, highlighted on the graph.</p>` : ""}`;
   };
 
   Player.prototype.destroy = function () {

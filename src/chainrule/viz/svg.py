@@ -8,11 +8,13 @@ nothing is recomputed here. Styling uses presentation attributes, not a
 from __future__ import annotations
 
 import math
+import re
 from html import escape
 
 from .layout import GraphView, layout_trace
 
 __all__ = ["trace_to_svg", "value_to_svg", "backward_done", "repr_trace", "fmt", "node_lines", "group_lines", "edge_locals",
+           "expressions", "display_name", "title_line",
            "GradScale", "FONT", "PALETTE"]
 
 FONT = ("system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, "
@@ -56,9 +58,52 @@ def _shape(n) -> str:
     return "[" + "×".join(str(d) for d in n.shape) + "]" if n.shape else "scalar"
 
 
-def title_line(n) -> str:
+_ELIDED = re.compile(r"[…\s+−·×/-]+")
+SHOWN_UP_TO = 48   # characters of an expression in a box; a longer one writes its inner parts as "…"
+
+
+def expressions(trace) -> dict:
+    """Every operation node's expression in the learner's terms: an unnamed step is
+    written where it is used (``mul6`` becomes ``w1 · x``), so a drawing reads
+    ``L = (a2 − y)^2`` rather than ``L = sub12^2``. Inner parts of very long
+    expressions (a neuron summing sixteen products) are written "…"."""
+    cached = getattr(trace, "_viz_expressions", None)
+    if cached is not None and cached[0] is trace.nodes and cached[1] == len(trace.nodes):
+        return cached[2]
+    from ..explain.formulas import substitute
+    out: dict[int, str] = {}
+    full: dict[str, str] = {}      # an unnamed step's label -> its expression
+    short: dict[str, str] = {}     # ... -> its own operation with its unnamed inputs as "…": relu(…)
+    for n in trace.nodes:
+        if not n.op:
+            continue
+        unnamed = [trace.nodes[i].label for i in dict.fromkeys(n.inputs) if trace.nodes[i].label in full]
+        expr = n.expr or n.op
+        text = substitute(expr, {k: full[k] for k in unnamed})
+        if len(text) > SHOWN_UP_TO:
+            text = substitute(expr, {k: full[k] if len(full[k]) <= SHOWN_UP_TO // 2 else short[k] for k in unnamed})
+        if len(text) > SHOWN_UP_TO:
+            text = substitute(expr, {k: short[k] for k in unnamed})
+        out[n.id] = text
+        if not n.name:
+            full[n.label] = text
+            abbreviated = substitute(expr, {k: "…" for k in unnamed})
+            short[n.label] = "…" if _ELIDED.fullmatch(abbreviated) else abbreviated   # "… + …" says nothing more
+    trace._viz_expressions = (trace.nodes, len(trace.nodes), out)
+    return out
+
+
+def display_name(trace, n) -> str:
+    """A node as the learner knows it: its name, its number, or (unnamed) its expression."""
+    if n.op and not n.name:
+        return expressions(trace).get(n.id, n.label)
+    return n.label
+
+
+def title_line(trace, n) -> str:
     if n.op:
-        return f"{n.label} = {n.expr}" if n.expr and n.expr != n.label else n.label
+        expr = expressions(trace).get(n.id, n.label)
+        return f"{n.label} = {expr}" if n.name and expr != n.label else expr
     if n.kind == "const":
         return n.label if n.name is None else f"{n.label} (constant)"
     return n.label
@@ -81,7 +126,7 @@ def grad_line(trace, n) -> str | None:
 
 
 def node_lines(trace, n) -> list[str]:
-    lines = [title_line(n), value_line(n)]
+    lines = [title_line(trace, n), value_line(n)]
     g = grad_line(trace, n)
     if g:
         lines.append(g)
@@ -90,7 +135,7 @@ def node_lines(trace, n) -> list[str]:
 
 def group_lines(trace, group) -> list[str]:
     root = trace.nodes[group.root]
-    return [f"▸ {root.label}  (+{len(group.members) - 1} nodes)", value_line(root),
+    return [f"▸ {display_name(trace, root)}  (+{len(group.members) - 1} nodes)", value_line(root),
             grad_line(trace, root) or ""]
 
 
@@ -281,7 +326,7 @@ def _node_id(view, item):
 
 
 def _label(trace, view, item) -> str:
-    return trace.nodes[_node_id(view, item)].label
+    return display_name(trace, trace.nodes[_node_id(view, item)])
 
 
 def _meter(b, t, v, has) -> str:
@@ -333,7 +378,7 @@ def _group_box(trace, grp, b, scale) -> str:
     stroke = _sign_colour(g) if has else PALETTE["faint"]
     lines = group_lines(trace, grp)
     parts = [f'<g transform="translate({b.x:.1f},{b.y:.1f})" class="group">',
-             f"<title>{escape(root.label)}: a collapsed subexpression of {len(grp.members)} nodes"
+             f"<title>{escape(display_name(trace, root))}: a collapsed subexpression of {len(grp.members)} nodes"
              f"</title>",
              f'<rect x="4" y="4" width="{b.w:.1f}" height="{b.h:.1f}" rx="8" fill="{PALETTE["group"]}" '
              f'stroke="{PALETTE["faint"]}"/>',
@@ -350,9 +395,9 @@ def _group_box(trace, grp, b, scale) -> str:
 
 
 def _node_tip(trace, n) -> str:
-    parts = [f"{n.label}"]
+    parts = [display_name(trace, n)]
     if n.op:
-        parts.append(f"op {n.op}: {n.expr}")
+        parts.append(f"op {n.op}: {expressions(trace).get(n.id, n.expr)}")
     else:
         parts.append({"input": "input (a leaf that gets a gradient)",
                       "const": "constant (no gradient)"}[n.kind])
@@ -380,7 +425,7 @@ def _legend(y, W, has, show_locals) -> str:
 
 def _summary(trace) -> str:
     out = trace.nodes[trace.output]
-    return f"computational graph of {out.label} ({len(trace.nodes)} nodes)"
+    return f"computational graph of {display_name(trace, out)} ({len(trace.nodes)} nodes)"
 
 
 def backward_done(value) -> bool:
