@@ -144,8 +144,8 @@ def test_step_to_the_end_then_inspect_w1(page, sigmoid_page, tmp_path, reference
     assert g6(expected) == "−0.0334194"
     assert f"∂L/∂w₁ = {g6(expected)}" in panel.replace("\n", " ")
     assert f"= {g6(expected)}" in p.text(".crp-chain")
-    # the path from w1 to the output is highlighted
-    assert p.page.locator(".crp-edge.is-path").count() == 8
+    # the path from w1 to the output is highlighted: w1 → z1 → a1 → z2 → a2 → L, one box per line
+    assert p.page.locator(".crp-edge.is-path").count() == 5
     p.page.screenshot(path=str(tmp_path / "desktop-w1.png"), full_page=True)
 
 
@@ -468,3 +468,22 @@ def test_player_speaks_in_the_learners_expressions(page, tmp_path, program, at):
         assert "∂L/∂(a2 − y)" in everything and "a2 − y" in p.page.text_content(".crp-graph")
     else:
         assert "∂L/∂(3 · x + 1)" in everything and "2·(3 · x + 1)" in everything
+
+
+def test_lesson_opens_one_box_per_line_and_a_box_opens_to_its_steps(page, tmp_path):
+    path = tmp_path / "lesson.html"
+    assert main(["lesson", "html", "sigmoid_net", "-o", str(path)]) == 0
+    p = page().open(path)
+    p.page.click("[data-act=last]")
+    texts = lambda sel: p.page.eval_on_selector_all(sel, "els => els.map(e => e.textContent.trim())")  # noqa: E731
+    titles = texts(".crp-group .crp-t1")
+    assert sorted(titles) == ["▸ L = (a2 − y)^2", "▸ z1 = w1 · x + b1", "▸ z2 = w2 · a1 + b2"]
+    # the edge into a line carries the chain's factor: y → L is ∂L/∂y = −2(a2 − y) = 0.756,
+    # not the subtraction's own local −1
+    labels = texts(".crp-elabel text")
+    assert "×0.756" in labels and "×−0.756" in labels and "×−1" not in labels
+    assert "×0.8" in labels                                  # a1 → z2: ∂z2/∂a1 = w2
+    p.page.locator(".crp-group[data-key]", has_text="z1 = w1 · x + b1").click()
+    assert p.page.locator(".crp-group.is-open").count() == 1
+    assert p.text(".crp-node h2") == "z1 = w1 · x + b1"        # opened, and its result inspected
+    assert "w1 · x" in texts(".crp-box .crp-t1")

@@ -192,6 +192,26 @@ def test_drawings_write_the_learners_expressions_not_generated_names(tmp_path):
     assert player_data(u)["local_formulas"] == {"5": ["2·(3 · x + 1)"]}      # was 2·add4
 
 
+def test_lessons_open_one_box_per_line_as_the_seed_draws_them():
+    """Seed 003 draws x, w1, b1 → z1 → a1 → z2 → a2 → L: the player opens with one box per
+    line of the program (the unnamed w1·x inside z1's box), inputs as boxes of their own."""
+    from chainrule.lab.lessons import LESSONS
+    from chainrule.viz.commands import lesson_page
+    t = trace(LESSONS["sigmoid_net"].run().output)
+    data = player_data(t)
+    groups = data["layout"]["groups"]
+    assert sorted(g["title"] for g in groups.values()) == ["▸ L = (a2 − y)^2", "▸ z1 = w1 · x + b1",
+                                                           "▸ z2 = w2 · a1 + b2"]
+    top = [it["key"] for it in data["layout"]["items"] if not it.get("dummy")]
+    by_label = {n.label: n.id for n in t.nodes}
+    assert [k for k in top if isinstance(k, int)] == sorted(
+        by_label[x] for x in ("w1", "x", "b1", "w2", "b2", "y", "a1", "a2"))
+    assert '"line":1' in lesson_page(LESSONS["sigmoid_net"])
+    # asked for: every step drawn (--expand), or a one-line program: no boxes of boxes
+    assert player_data(t, collapse=False)["layout"]["groups"] == {}
+    assert player_data(evaluate("L = log(q) * w", {"q": 2, "w": 3}).trace())["layout"]["groups"] == {}
+
+
 def test_long_unnamed_expressions_are_abbreviated_inside():
     """A neuron summing many products (micrograd's act = act + w*x) stays short in its box."""
     from chainrule.viz.svg import SHOWN_UP_TO, expressions

@@ -23,7 +23,7 @@ def trace_to_dot(trace, *, show_locals: bool = True, name: str = "chainrule") ->
     out = [f"digraph {_quote(name)} {{",
            "  rankdir=LR;",
            '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
-           '  edge [fontname="Helvetica", fontsize=9];']
+           '  edge [fontname="Helvetica", fontsize=11];']
     if not has:
         out.append('  labelloc=t; label="gradients not computed yet";')
     for n in trace.nodes:

@@ -20,7 +20,7 @@ from html import escape
 from importlib import resources
 
 from ..ops import OPS, js_runtime
-from .layout import COLLAPSE_ABOVE, Layout, find_groups, graph_view, node_size
+from .layout import COLLAPSE_ABOVE, Layout, find_groups, graph_view, line_groups, node_size
 from .svg import expressions, group_lines, title_line
 
 __all__ = ["trace_to_html", "notebook_html", "value_to_html", "player_data", "player_assets", "player_fragment", "guess_params",
@@ -103,6 +103,18 @@ def _sizes(trace, groups) -> dict:
     return sizes
 
 
+def _groups(trace, collapse, mode) -> dict:
+    """What the player folds: ``collapse`` True folds subexpressions, False nothing; by default
+    a large graph folds subexpressions, and a program of several named lines opens one box per
+    line (``z1 = w1 · x + b1``), as lessons draw it; a box opens to its steps with a click."""
+    if collapse is None and len(trace.nodes) <= COLLAPSE_ABOVE:
+        lines = sum(1 for n in trace.nodes if n.op and n.name)
+        return line_groups(trace) if mode == "names" and lines > 1 else {}   # one line: show its steps
+    if collapse is None:
+        collapse = True
+    return find_groups(trace) if collapse else {}
+
+
 def _explanation(trace, wrt, explanation):
     """The explanation to embed, and the link structure the player folds with."""
     from ..explain import explain
@@ -151,14 +163,13 @@ def player_data(trace, *, title: str | None = None, intro: str = "", program: st
         # formulas (text) of every factor, and the recorded values the page's folds must reproduce
         link_formulas = {str(top): [[e.bottom, e.slot, shown(e.formula), e.value] for e in graph.edges[top]]
                          for top in links if graph.edges.get(top)}
-    if collapse is None:
-        collapse = len(trace.nodes) > COLLAPSE_ABOVE
-    groups = find_groups(trace) if collapse else {}
-    view = graph_view(trace, _sizes(trace, groups), collapse=collapse, gap_x=50)
+    groups = _groups(trace, collapse, mode)
+    view = graph_view(trace, _sizes(trace, groups), groups=groups, gap_x=50)
     layout = _layout_json(view.layout)
     layout["routes_under"] = [view.under.get((r.src, r.dst, r.port), [])
                               for r in view.layout.routes]
-    layout["groups"] = {k: {"root": g.root, "members": g.members, **_layout_json(g.layout, k + ":")}
+    layout["groups"] = {k: {"root": g.root, "members": g.members, "title": group_lines(trace, g)[0],
+                            **({"line": 1} if g.line else {}), **_layout_json(g.layout, k + ":")}
                         for k, g in view.groups.items()}
     numeric = all(n.shape is None for n in trace.nodes)
     return {

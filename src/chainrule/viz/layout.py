@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Hashable, Iterable
 
 __all__ = ["Box", "Route", "Layout", "layered", "count_crossings", "GraphView", "Group",
-           "graph_view", "layout_trace", "node_size", "COLLAPSE_ABOVE"]
+           "graph_view", "layout_trace", "line_groups", "node_size", "COLLAPSE_ABOVE"]
 
 # Graphs with more nodes than this are collapsed into groups by default.
 COLLAPSE_ABOVE = 240
@@ -338,6 +338,7 @@ class Group:
     root: int
     members: list            # node ids, forward order, root last
     layout: Layout | None = None   # inner layout, for expanding in place
+    line: bool = False       # one line of the program (see line_groups), not a structural fold
 
 
 @dataclass
@@ -401,16 +402,38 @@ def find_groups(trace, min_size: int = 3, unary_cut: int = 5) -> dict:
     return groups
 
 
-def graph_view(trace, sizes: dict, *, collapse: bool | None = None, **kw) -> GraphView:
+def line_groups(trace) -> dict:
+    """One group per line of the program, as a lesson draws it: each named step (and the
+    output) with the unnamed steps and constants only it uses, so ``z1 = w1*x + b1`` is one
+    box fed by w1, x and b1. Inputs stay boxes of their own; a line that is a single step
+    (``a1 = sigmoid(z1)``) is no group."""
+    consumers: dict[int, list] = {n.id: [] for n in trace.nodes}
+    for n in trace.nodes:
+        for i in dict.fromkeys(n.inputs):
+            consumers[i].append(n.id)
+    owner: dict[int, int] = {}
+    for n in reversed(trace.nodes):             # consumers come later in forward order
+        own = n.id == trace.output or n.name or n.kind == "input" or len(consumers[n.id]) != 1
+        owner[n.id] = n.id if own else owner[consumers[n.id][0]]
+    members: dict[int, list] = {}
+    for n in trace.nodes:
+        members.setdefault(owner[n.id], []).append(n.id)
+    return {f"g{root}": Group(f"g{root}", root, ms, line=True)
+            for root, ms in members.items() if len(ms) > 1 and trace.nodes[root].op}
+
+
+def graph_view(trace, sizes: dict, *, collapse: bool | None = None, groups: dict | None = None,
+               **kw) -> GraphView:
     """Lay out ``trace``; collapse groups when ``collapse`` (default: large graphs).
 
     ``sizes`` maps node ids and group keys to (w, h); group sizes are only
-    needed when collapsing.
+    needed when collapsing. ``groups`` (e.g. :func:`line_groups`) replaces the default folds.
     """
     edges = trace_edges(trace)
-    if collapse is None:
-        collapse = len(trace.nodes) > COLLAPSE_ABOVE
-    groups = find_groups(trace) if collapse else {}
+    if groups is None:
+        if collapse is None:
+            collapse = len(trace.nodes) > COLLAPSE_ABOVE
+        groups = find_groups(trace) if collapse else {}
     item_of = {n.id: n.id for n in trace.nodes}
     for g in groups.values():
         for m in g.members:

@@ -215,9 +215,12 @@
   const HEADER = 26;         // title bar of an expanded group
   const PARAM_HINT = "ticked inputs are updated by the gradient-descent step";
 
-  function Player(el, data) {
+  function Player(el, data, options) {
     this.el = el;
     this.data = data;
+    // controls: false leaves out the sliders and the gradient-descent panel, for a page that
+    // has its own inputs (chainrule serve): one set of inputs, never two that disagree
+    this.controls = !options || options.controls !== false;
     this.G = makeGraph(data);
     this.S = recordedState(this.G, data.trace);
     this.initial = this.G.nodes.map((n) => n.value);
@@ -296,7 +299,7 @@
         <section class="crp-card crp-node" aria-label="the selected node" aria-live="polite">
           <h2>Inspect a node</h2><p class="crp-muted">Click any box in the graph.</p></section>
       </div>
-      <div class="crp-panels">
+      ${this.controls ? `<div class="crp-panels">
         <section class="crp-card crp-inputs" aria-label="inputs">
           <h2>Inputs</h2>
           ${d.recompute ? `<p class="crp-muted">Move a slider: the whole trace is recomputed in this page. ${this.G.hasGrads ? "Ticked inputs are the parameters the gradient-descent step updates." : ""}</p>`
@@ -315,7 +318,7 @@
           </div>
           <div class="crp-loss"></div>
         </section>` : ""}
-      </div>`;
+      </div>` : ""}`;
     this.q = (s) => this.el.querySelector(s);
     this.svg = this.q(".crp-svg");
     this.handlers = {click: (e) => this.onClick(e), input: (e) => this.onInput(e), change: (e) => this.onInput(e)};
@@ -333,6 +336,8 @@
       if (acts[e.key]) { e.preventDefault(); this.act(acts[e.key]); }
     };
     this.el.ownerDocument.addEventListener("keydown", this.onKey);
+    this.onResize = () => { if (this.scale === "fit") this.renderGraph(); };   // Fit keeps fitting
+    window.addEventListener("resize", this.onResize);
     this.pushLoss();
   };
 
@@ -369,7 +374,7 @@
     else if (a === "last") this.go(last);
     else if (a === "zoom-in") { this.scale = this.currentScale() * 1.25; this.render(); }
     else if (a === "zoom-out") { this.scale = this.currentScale() / 1.25; this.render(); }
-    else if (a === "zoom-fit") { this.scale = null; this.render(); }
+    else if (a === "zoom-fit") { this.scale = "fit"; this.render(); this.q(".crp-graph").scrollTo({left: 0, top: 0}); }
     else if (a === "reset") this.setLeaves(this.initial.slice(), true);
     else if (a === "descend") this.descend();
   };
@@ -381,9 +386,10 @@
   };
 
   Player.prototype.activate = function (key) {
-    if (/^g\d+$/.test(key)) {
-      if (this.expanded.has(key)) this.expanded.delete(key); else this.expanded.add(key);
-      this.render();
+    if (/^g\d+$/.test(key)) {   // a box of several steps opens (and its result is inspected), or closes
+      if (this.expanded.has(key)) { this.expanded.delete(key); this.render(); return; }
+      this.expanded.add(key);
+      this.select(this.data.layout.groups[key].root);
       return;
     }
     this.select(Number(key));
@@ -396,6 +402,12 @@
     const gk = this.groupOf.get(id);
     if (gk !== undefined && !this.expanded.has(gk) && this.data.layout.groups[gk].root !== id) this.expanded.add(gk);
     this.render();
+    // One column (a phone): the panel sits right under the graph (CSS); bring it into view.
+    const panel = this.q(".crp-node"), r = panel.getBoundingClientRect();
+    if (panel.offsetParent && window.matchMedia && window.matchMedia("(max-width: 820px)").matches &&
+        (r.top > window.innerHeight - 80 || r.bottom < 0)) {
+      panel.scrollIntoView({block: "start", behavior: "smooth"});
+    }
   };
 
   Player.prototype.onInput = function (e) {
@@ -428,11 +440,10 @@
     const S = computeState(this.G, this.data, (n) => leaf[n.id]);
     const box = this.q(".crp-error");
     if (S.error) {
-      box.hidden = false;
-      box.textContent = S.error + ". Showing the last inputs that worked.";
+      if (box) { box.hidden = false; box.textContent = S.error + ". Showing the last inputs that worked."; }
       return false;
     }
-    box.hidden = true;
+    if (box) box.hidden = true;
     this.leaf = leaf;
     this.S = S;
     this.refold();
@@ -697,7 +708,10 @@
           edges.push([[right(srcKey(r.src)), ...via, port(String(b), p, nb.inputs.length)], [[b, p]]]);
         }
       } else {
-        edges.push([[right(srcKey(r.src)), ...via, port(dst, r.port, r.nports)], under.map(([a, b, p]) => [b, p])]);
+        // into a closed line (z1 = w1 · x + b1): the factor ∂z1/∂w1 the chain uses, not mul's local
+        const g = groups[dst];
+        const fold = g && g.line && this.folds.has(g.root) ? [g.root, groups[r.src] ? groups[r.src].root : Number(r.src)] : null;
+        edges.push([[right(srcKey(r.src)), ...via, port(dst, r.port, r.nports)], under.map(([a, b, p]) => [b, p]), fold]);
       }
     });
     for (const key of this.expanded) {
@@ -709,7 +723,7 @@
       }
     }
     const dense = edges.length > 60;
-    for (const [pts, prims] of edges) {
+    for (const [pts, prims, fold] of edges) {
       let flow = 0, hasFlow = false, state = "", local = null;
       for (const [b, p] of prims) {
         const key = b + ":" + p;
@@ -720,6 +734,11 @@
         if (isNum(l) && G.needsGrad[a] && S.grad && isNum(S.grad[b])) { flow += S.grad[b] * l; hasFlow = true; }
         if (prims.length === 1) local = l;
       }
+      if (fold) {
+        const fs = this.folds.get(fold[0]).filter((f) => f.bottom === fold[1]);
+        local = fs.length && fs.every((f) => isNum(f.value)) ? fs.reduce((a, f) => a + f.value, 0) : null;
+        if (isNum(local) && S.grad && isNum(S.grad[fold[0]])) { flow = S.grad[fold[0]] * local; hasFlow = true; }
+      }
       const forward = V.st.kind === "forward" && state === "active";
       const lit = state && !forward;
       const t = lit && hasFlow ? scaleT(flow) : 0;
@@ -729,7 +748,7 @@
       out.push(`<path class="${cls}" d="${curve(pts)}" style="stroke-width:${(1.2 + 4.5 * t + (sel ? 1.5 : 0)).toFixed(2)}px"/>`);
       if (lit && isNum(local) && (!dense || state === "active")) {
         const [x0, y0] = pts[pts.length - 2], [x1, y1] = pts[pts.length - 1];
-        const mx = (x0 + x1) / 2, my = (y0 + y1) / 2, lab = "×" + fmt(local, 3), w = lab.length * 6.2 + 8;
+        const mx = (x0 + x1) / 2, my = (y0 + y1) / 2, lab = "×" + fmt(local, 3), w = lab.length * 6.8 + 8;
         out.push(`<g class="crp-elabel ${state === "active" ? "is-active" : ""}"><rect x="${mx - w / 2}" y="${my - 8}" width="${w}" height="15" rx="3"/><text x="${mx}" y="${my + 3.5}" text-anchor="middle">${esc(lab)}</text></g>`);
       }
     }
@@ -779,7 +798,7 @@
           <rect class="crp-frame" width="${b.w}" height="${b.h}" rx="10"/>
           <g data-key="${key}" tabindex="0" role="button" aria-expanded="true" aria-label="collapse ${esc(r.shown)}'s ${members.length} nodes">
             <rect class="crp-group-head" width="${b.w}" height="${HEADER - 4}" rx="10"/>
-            <text class="crp-t1" x="10" y="16">▾ ${esc(r.title)} · ${members.length} nodes (click to collapse)</text></g></g>`;
+            <text class="crp-t1" x="10" y="16">▾ ${esc(g.line ? r.title : r.shown)} · ${members.length} steps (click to close)</text></g></g>`;
       }
       const cls = ["crp-group", active ? "is-active" : "", sel ? "is-selected" : "", path ? "is-path" : "",
                    known ? "" : "is-pending", gs.final ? "crp-" + sign(gs.value) : ""].join(" ");
@@ -790,7 +809,7 @@
         <rect class="crp-shadow" x="4" y="4" width="${b.w}" height="${b.h}" rx="8"/>
         <rect class="crp-frame" width="${b.w}" height="${b.h}" rx="8"/>
         ${active ? `<text class="crp-now" x="${b.w / 2}" y="-6" text-anchor="middle">inside: ${V.st.kind === "forward" ? "computing" : "sending back"}</text>` : ""}
-        <text class="crp-t1" x="9" y="17">▸ ${esc(r.shown)} (+${members.length - 1} nodes)</text>
+        <text class="crp-t1" x="9" y="17">${esc(g.title || `▸ ${r.shown} (+${members.length - 1} nodes)`)}</text>
         <text class="crp-t2" x="9" y="32">value ${known ? esc(fmt(S.value[g.root])) : "?"}</text>
         <text class="crp-t3" x="9" y="47">${gs.value === undefined ? (G.hasGrads ? "grad ?" : "grad: not computed yet") : "grad " + esc(fmt(gs.value)) + (gs.final ? "" : " so far")}</text>
         ${gs.final ? `<rect class="crp-meter-bg" x="8" y="${b.h - 7}" width="${b.w - 16}" height="3" rx="1.5"/><rect class="crp-meter crp-${sign(gs.value)}" x="8" y="${b.h - 7}" width="${((b.w - 16) * t).toFixed(1)}" height="3" rx="1.5"/>` : ""}
@@ -812,12 +831,12 @@
     const rest = boxes.filter((s) => !s.includes("is-open"));
     const focused = document.activeElement && this.svg.contains(document.activeElement) && document.activeElement.dataset
       ? document.activeElement.dataset.key : null;
-    const s = this.currentScale(width);
+    const s = this.currentScale(width, height + top);
     this.svg.setAttribute("viewBox", `0 0 ${width} ${height + top}`);
     this.svg.setAttribute("width", Math.round(width * s));
     this.svg.setAttribute("height", Math.round((height + top) * s));
     this.svg.innerHTML = `${banner}<g transform="translate(0,${top})">${frames.join("")}${out.join("")}${rest.join("")}</g>`;
-    this.drawn = {pos, top, drawn, width};
+    this.drawn = {pos, top, drawn, width, height: height + top};
     for (const t of this.svg.querySelectorAll(".crp-t1")) {
       const frame = t.parentNode.querySelector(".crp-frame");
       const room = (frame ? frame.width.baseVal.value : 0) - 16;
@@ -832,12 +851,21 @@
     }
   };
 
-  Player.prototype.currentScale = function (width) {
-    if (this.scale) return Math.min(2.5, Math.max(0.3, this.scale));
+  // The graph's zoom. At first it is drawn at 100 %, where no text is under 11 px (a graph
+  // wider than the screen scrolls sideways, following the step); "Fit" shows all of it
+  // inside the visible area, however small that makes it; − and + zoom from there.
+  Player.prototype.currentScale = function (width, height) {
+    if (typeof this.scale === "number") return Math.min(2.5, Math.max(0.1, this.scale));
+    if (this.scale !== "fit") return 1;
     const W = width || (this.drawn && this.drawn.width) || this.data.layout.width;
-    const avail = Math.max(200, this.q(".crp-graph").clientWidth - 4);
-    const fit = Math.min(1, avail / W);
-    return fit >= 0.7 ? fit : 0.85;
+    const H = height || (this.drawn && this.drawn.height) || this.data.layout.height;
+    const box = this.q(".crp-graph"), css = getComputedStyle(box);
+    const frame = (parseFloat(css.borderLeftWidth) || 0) + (parseFloat(css.borderRightWidth) || 0);
+    const availW = Math.max(40, box.clientWidth - 2);
+    // the box grows up to its max-height (72vh): fit into that, not into its current height
+    const maxH = parseFloat(css.maxHeight);
+    const availH = Math.max(40, (Number.isFinite(maxH) ? maxH - frame : window.innerHeight * 0.7) - 2);
+    return Math.min(1, availW / W, availH / H);
   };
 
   Player.prototype.scrollToStep = function () {
@@ -961,6 +989,7 @@
   // ---------------------------------------------------------------- the node panel
   Player.prototype.renderNode = function () {
     const box = this.q(".crp-node");
+    box.classList.toggle("has-node", this.selected !== null);
     if (this.selected === null) return;
     const G = this.G, S = this.S, n = G.nodes[this.selected];
     const out = nm(G.nodes[G.output]);
@@ -1017,6 +1046,7 @@
 
   Player.prototype.destroy = function () {
     this.el.ownerDocument.removeEventListener("keydown", this.onKey);
+    window.removeEventListener("resize", this.onResize);
     for (const [type, fn] of Object.entries(this.handlers)) this.el.removeEventListener(type, fn);
     this.el.innerHTML = "";
     this.el.classList.remove("crp");
@@ -1043,9 +1073,9 @@
 
   const players = [];   // every mounted player, for tests and for pages that drive one
   root.ChainrulePlayer = {
-    mount: (el, data) => {
+    mount: (el, data, options) => {
       if (el._chainrulePlayer) el._chainrulePlayer.destroy();   // mounting again replaces the player
-      const p = new Player(el, revive(data));
+      const p = new Player(el, revive(data), options);
       el._chainrulePlayer = p;
       players.push(p);
       return p;

@@ -135,7 +135,9 @@ def node_lines(trace, n) -> list[str]:
 
 def group_lines(trace, group) -> list[str]:
     root = trace.nodes[group.root]
-    return [f"▸ {display_name(trace, root)}  (+{len(group.members) - 1} nodes)", value_line(root),
+    head = f"▸ {title_line(trace, root)}" if group.line else \
+        f"▸ {display_name(trace, root)}  (+{len(group.members) - 1} nodes)"
+    return [head, value_line(root),
             grad_line(trace, root) or ""]
 
 
@@ -279,10 +281,10 @@ def trace_to_svg(trace, *, show_locals: bool = True, collapse: bool | None = Non
             (x0, y0), (x1, y1) = pts[-2], pts[-1]
             mx, my = (x0 + x1) / 2, (y0 + y1) / 2
             lab = "×" + fmt(ls.local, 3)
-            wl = len(lab) * 6.0 + 6
-            out.append(f'<rect x="{mx - wl / 2:.1f}" y="{my - 8:.1f}" width="{wl:.1f}" height="14" '
+            wl = len(lab) * 6.6 + 6
+            out.append(f'<rect x="{mx - wl / 2:.1f}" y="{my - 8:.1f}" width="{wl:.1f}" height="15" '
                        f'rx="3" fill="{PALETTE["paper"]}" fill-opacity="0.9"/>')
-            out.append(_text(mx, my + 3, lab, size=10, fill=PALETTE["muted"], anchor="middle"))
+            out.append(_text(mx, my + 4, lab, size=11, fill=PALETTE["muted"], anchor="middle"))
 
     for key in (k for layer in lay.layers for k in layer):
         b = boxes[key]

@@ -122,6 +122,9 @@
 
   function buildInputs(names) {
     state.inputs = names;
+    // a tick belongs to this program's input: a name that is gone forgets it (a new program,
+    // or a lesson left behind, starts from the default: parameters ticked, data not)
+    for (const name of Object.keys(state.learn)) if (!names.includes(name)) delete state.learn[name];
     if (!names.length) {
       inputsBox.replaceChildren(el("p", { class: "muted empty", text: "This program has no inputs." }));
       return;
@@ -298,7 +301,8 @@
     if (P && data.player) {
       host.replaceChildren();
       try {
-        state.player = P.mount(host, { ...data.player, trace: data.trace });
+        // the page's own Inputs card and Step button drive it: the player shows no second set
+        state.player = P.mount(host, { ...data.player, trace: data.trace }, { controls: false });
         return;
       } catch (e) {
         console.error("the player could not start; showing tables", e);
@@ -425,7 +429,11 @@
     state.startValues = null;
     $("#step-result").replaceChildren();
     $("#reset").disabled = true;
-    if (!name) { state.lesson = null; note.hidden = true; return; }
+    if (!name) {   // your own program: the lesson's ticks do not come along
+      state.lesson = null; note.hidden = true; state.learn = {};
+      buildInputs(state.inputs);
+      return;
+    }
     const r = await fetch(`api/lessons/${encodeURIComponent(name)}`);
     if (!r.ok) return;
     const lesson = await r.json();
