@@ -487,3 +487,102 @@ def test_lesson_opens_one_box_per_line_and_a_box_opens_to_its_steps(page, tmp_pa
     assert p.page.locator(".crp-group.is-open").count() == 1
     assert p.text(".crp-node h2") == "z1 = w1 · x + b1"        # opened, and its result inspected
     assert "w1 · x" in texts(".crp-box .crp-t1")
+
+
+# Every piece of text on the page with the size it is drawn at: its computed font size times
+# the SVG's zoom for text inside a drawing. Hidden text and tooltips (<title>) are left out.
+DRAWN_SIZES = """() => {
+  const out = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const t = walk.currentNode, el = t.parentElement, text = t.textContent.trim();
+    if (!text || !el || el.closest("title, script, style, noscript, [hidden], option")) continue;
+    const cs = getComputedStyle(el);
+    if (cs.display === "none" || cs.visibility === "hidden" || !el.getClientRects().length) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2) continue;           // visually hidden
+    let size = parseFloat(cs.fontSize);
+    if (el instanceof SVGElement) { const m = el.getScreenCTM(); size *= Math.hypot(m.a, m.b); }
+    out.push([Math.round(size * 100) / 100, text.slice(0, 50)]);
+  }
+  return out;
+}"""
+
+
+def small_text(p):
+    sizes = p.page.evaluate(DRAWN_SIZES)
+    assert len(sizes) > 20
+    return [(s, t) for s, t in sizes if s < 11 - 1e-6]
+
+
+@pytest.mark.parametrize("width, height", [(1280, 900), (375, 667)])
+def test_no_text_under_11px_at_100_percent(page, tmp_path, width, height):
+    """The player (a lesson, stepped to the end, a node inspected) and the static SVG:
+    every piece of text measured in Chromium is drawn at 11 px or more."""
+    from chainrule.viz.svg import trace_to_svg
+    lesson = tmp_path / "lesson.html"
+    assert main(["lesson", "html", "sigmoid_net", "-o", str(lesson)]) == 0
+    p = page(width, height).open(lesson)
+    for _ in range(8):
+        p.page.click("[data-act=next]")                      # a backward step: edge labels, "sending back"
+    assert small_text(p) == []
+    p.page.click("[data-act=last]")
+    p.page.click(f'[data-key="{p.node_key("a1")}"]')
+    assert small_text(p) == []
+    p.page.locator(".crp-group[data-key]").first.click()     # an opened line
+    assert small_text(p) == []
+    svg = tmp_path / "drawing.html"
+    svg.write_text("<!DOCTYPE html><meta charset='utf-8'><body style='margin:0'>"
+                   + trace_to_svg(evaluate(SIGMOID_NET, SIGMOID_AT).trace()) + "</body>")
+    p.open(svg)
+    assert small_text(p) == []
+
+
+def test_phone_fit_wrap_learn_and_inspect(page, tmp_path):
+    """375 × 667: Fit shows the whole graph, the narration's table wraps inside the page,
+    every input keeps its "learn" label, and a tapped box is explained right under the graph."""
+    path = tmp_path / "lesson.html"
+    assert main(["lesson", "html", "sigmoid_net", "-o", str(path)]) == 0
+    p = page(375, 667).open(path)
+    for _ in range(7):
+        p.page.click("[data-act=next]")
+    narration = p.page.locator(".crp-narration")
+    assert narration.locator("table").count() == 1
+    wide = p.page.evaluate("""() => [...document.querySelectorAll('.crp-narration, .crp-narration *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible').length""")
+    assert wide == 0                                           # nothing to scroll sideways: it wraps
+    nb = narration.bounding_box()
+    assert nb["x"] >= 0 and nb["x"] + nb["width"] <= 375
+    for box in p.page.locator("table.crp-table td").all():
+        b = box.bounding_box()
+        assert b["x"] + b["width"] <= nb["x"] + nb["width"] + 1
+    assert p.page.evaluate("() => document.documentElement.scrollWidth") <= 375
+
+    learn = p.page.locator(".crp-learn")
+    assert learn.count() == 6
+    for i in range(6):
+        assert learn.nth(i).inner_text().strip() == "learn"
+        b = learn.nth(i).bounding_box()
+        assert b["width"] > 20 and b["x"] + b["width"] <= 375
+
+    assert p.page.evaluate("() => { const g = document.querySelector('.crp-graph'); return g.scrollWidth > g.clientWidth; }")
+    p.page.click("[data-act=zoom-fit]")
+    fits = p.page.evaluate("""() => { const g = document.querySelector('.crp-graph'), s = g.querySelector('svg').getBoundingClientRect(),
+        b = g.getBoundingClientRect();
+        return [g.scrollWidth <= g.clientWidth + 1, g.scrollHeight <= g.clientHeight + 1,
+                s.left >= b.left - 1 && s.right <= b.right + 1 && s.top >= b.top - 1 && s.bottom <= b.bottom + 1]; }""")
+    assert fits == [True, True, True]
+    p.page.screenshot(path=str(tmp_path / "phone-fit.png"), full_page=True)
+    fitted = float(p.page.get_attribute(".crp-svg", "width"))
+    p.page.click("[data-act=zoom-in]")                       # zooming goes on from the fitted size
+    assert float(p.page.get_attribute(".crp-svg", "width")) == pytest.approx(fitted * 1.25, abs=2)
+
+    p.page.click(f'[data-key="{p.node_key("a1")}"]')
+    stage = p.page.locator(".crp-stage").bounding_box()
+    panel = p.page.locator(".crp-node")
+    assert panel.locator("h2").inner_text().startswith("a1 = σ(z1)")
+    pb = panel.bounding_box()
+    assert 0 <= pb["y"] - (stage["y"] + stage["height"]) < 40    # the next thing under the graph
+    p.page.wait_for_function("() => { const r = document.querySelector('.crp-node').getBoundingClientRect();"
+                             " return r.top >= -1 && r.top < innerHeight - 60; }")
+    p.page.screenshot(path=str(tmp_path / "phone-inspect.png"))

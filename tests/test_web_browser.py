@@ -235,3 +235,67 @@ def test_phone_width_reads_top_to_bottom(phone):
     type_program(page, "z = w*x +\nL = z**2")
     expect(page.locator("#program-error .where")).to_have_text(re.compile(r"Line 1, column \d+"))
     phone.shot("phone-error")
+
+
+# Text drawn smaller than 11 px (SVG text scaled by its zoom), as in the player's browser tests.
+DRAWN_SIZES = """() => {
+  const out = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const t = walk.currentNode, el = t.parentElement, text = t.textContent.trim();
+    if (!text || !el || el.closest("title, script, style, noscript, [hidden], option")) continue;
+    const cs = getComputedStyle(el);
+    if (cs.display === "none" || cs.visibility === "hidden" || !el.getClientRects().length) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2) continue;
+    let size = parseFloat(cs.fontSize);
+    if (el instanceof SVGElement) { const m = el.getScreenCTM(); size *= Math.hypot(m.a, m.b); }
+    if (size < 11 - 1e-6) out.push([size, text.slice(0, 50)]);
+  }
+  return out;
+}"""
+
+
+def test_one_set_of_inputs_and_ticks_that_belong_to_the_program(desktop):
+    """The page's Inputs card is the only set of inputs (the player shows no second set of
+    sliders and ticks that could disagree), and a new program starts from its own default
+    ticks instead of the previous program's."""
+    page = desktop.page
+    page.select_option("#lesson", "chain_practice")         # the lesson steps w1 only
+    expect(page.locator('#player .crp-counter')).to_be_visible()
+    expect(page.locator('#inputs input[data-name]')).to_have_count(5)
+    expect(page.locator("#player input")).to_have_count(0)  # no sliders, no ticks, no η in the player
+    expect(page.locator('input[data-learn="w2"]')).not_to_be_checked()
+    expect(page.locator('input[data-learn="w1"]')).to_be_checked()
+    page.select_option("#lesson", "")                        # your own program now
+    expect(page.locator('input[data-learn="w2"]')).to_be_checked()   # w2 looks like a parameter
+    type_program(page, "z = w2*a + w3\nL = z**2")
+    expect(page.locator('#inputs input[data-name="a"]')).to_be_visible()
+    expect(page.locator('input[data-learn="w2"]')).to_be_checked()
+    expect(page.locator('input[data-learn="a"]')).not_to_be_checked()
+    page.locator('input[data-learn="w3"]').uncheck()        # a tick the learner sets stays while w3 is an input
+    type_program(page, "z = w2*a + w3\nL = z**2 + w2")
+    expect(page.locator('#inputs input[data-name="a"]')).to_be_visible()
+    expect(page.locator('input[data-learn="w3"]')).not_to_be_checked()
+    page.select_option("#lesson", "sigmoid_net")
+    for name in ("w1", "w2", "b1", "b2"):
+        expect(page.locator(f'input[data-learn="{name}"]')).to_be_checked()
+    expect(page.locator("#player input")).to_have_count(0)
+    # the lesson opens one box per line, as its seed draws it
+    expect(page.locator("#player .crp-group .crp-t1")).to_have_count(3)
+
+
+def test_phone_serve_player_fits_and_reads(phone):
+    page = phone.page
+    page.set_viewport_size({"width": 375, "height": 667})
+    page.select_option("#lesson", "sigmoid_net")
+    expect(page.locator('.chain[data-wrt="w1"] .product')).to_have_text("−0.0334194")
+    host = page.locator("#player")
+    host.locator("[data-act=last]").click()
+    assert page.evaluate(DRAWN_SIZES) == []
+    host.locator("[data-act=zoom-fit]").click()
+    fits = page.evaluate("""() => { const g = document.querySelector('#player .crp-graph');
+        return g.scrollWidth <= g.clientWidth + 1 && g.scrollHeight <= g.clientHeight + 1; }""")
+    assert fits
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
+    phone.shot("phone-serve-player")

@@ -28,7 +28,8 @@
     inputs: [],          // the program's free names, in first-use order
     values: {},          // name -> text typed in its field (kept when the program changes)
     exact: {},           // name -> number set by a step (the field shows it rounded)
-    learn: {},           // name -> whether a step may change it
+    learn: {},           // name -> whether a step may change it (kept while editing; reset when the
+                         // lesson menu switches programs: a program starts from its own ticks)
     lesson: null,        // the picked lesson's data, or null
     history: [],         // loss after each step, starting with the loss before the first
     startValues: null,   // values before the first step (for Reset)
@@ -122,9 +123,6 @@
 
   function buildInputs(names) {
     state.inputs = names;
-    // a tick belongs to this program's input: a name that is gone forgets it (a new program,
-    // or a lesson left behind, starts from the default: parameters ticked, data not)
-    for (const name of Object.keys(state.learn)) if (!names.includes(name)) delete state.learn[name];
     if (!names.length) {
       inputsBox.replaceChildren(el("p", { class: "muted empty", text: "This program has no inputs." }));
       return;
