@@ -104,3 +104,33 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _fail_if_skipped(outcome.get_result(), collector.nodeid or "collection")
+
+
+# Browser tests: every piece of text on a page with the size it is drawn at (its computed font
+# size, times the drawing's zoom for SVG text). Hidden text and tooltips (<title>) are left out.
+DRAWN_SIZES = """() => {
+  const out = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const t = walk.currentNode, el = t.parentElement, text = t.textContent.trim();
+    if (!text || !el || el.closest("title, script, style, noscript, [hidden], option")) continue;
+    const cs = getComputedStyle(el);
+    if (cs.display === "none" || cs.visibility === "hidden" || !el.getClientRects().length) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2) continue;           // visually hidden
+    let size = parseFloat(cs.fontSize);
+    if (el instanceof SVGElement) { const m = el.getScreenCTM(); size *= Math.hypot(m.a, m.b); }
+    out.push([Math.round(size * 100) / 100, text.slice(0, 50)]);
+  }
+  return out;
+}"""
+
+
+@pytest.fixture
+def small_text():
+    """A function: the text on a Playwright page drawn under ``minimum`` px, as (size, text)."""
+    def measure(page, minimum: float = 11):
+        sizes = page.evaluate(DRAWN_SIZES)
+        assert len(sizes) > 20, f"the page shows almost no text: {sizes}"
+        return [(size, text) for size, text in sizes if size < minimum - 1e-6]
+    return measure

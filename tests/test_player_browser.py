@@ -489,34 +489,8 @@ def test_lesson_opens_one_box_per_line_and_a_box_opens_to_its_steps(page, tmp_pa
     assert "w1 · x" in texts(".crp-box .crp-t1")
 
 
-# Every piece of text on the page with the size it is drawn at: its computed font size times
-# the SVG's zoom for text inside a drawing. Hidden text and tooltips (<title>) are left out.
-DRAWN_SIZES = """() => {
-  const out = [];
-  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walk.nextNode()) {
-    const t = walk.currentNode, el = t.parentElement, text = t.textContent.trim();
-    if (!text || !el || el.closest("title, script, style, noscript, [hidden], option")) continue;
-    const cs = getComputedStyle(el);
-    if (cs.display === "none" || cs.visibility === "hidden" || !el.getClientRects().length) continue;
-    const r = el.getBoundingClientRect();
-    if (r.width < 2 || r.height < 2) continue;           // visually hidden
-    let size = parseFloat(cs.fontSize);
-    if (el instanceof SVGElement) { const m = el.getScreenCTM(); size *= Math.hypot(m.a, m.b); }
-    out.push([Math.round(size * 100) / 100, text.slice(0, 50)]);
-  }
-  return out;
-}"""
-
-
-def small_text(p):
-    sizes = p.page.evaluate(DRAWN_SIZES)
-    assert len(sizes) > 20
-    return [(s, t) for s, t in sizes if s < 11 - 1e-6]
-
-
 @pytest.mark.parametrize("width, height", [(1280, 900), (375, 667)])
-def test_no_text_under_11px_at_100_percent(page, tmp_path, width, height):
+def test_no_text_under_11px_at_100_percent(page, tmp_path, width, height, small_text):
     """The player (a lesson, stepped to the end, a node inspected) and the static SVG:
     every piece of text measured in Chromium is drawn at 11 px or more."""
     from chainrule.viz.svg import trace_to_svg
@@ -525,17 +499,17 @@ def test_no_text_under_11px_at_100_percent(page, tmp_path, width, height):
     p = page(width, height).open(lesson)
     for _ in range(8):
         p.page.click("[data-act=next]")                      # a backward step: edge labels, "sending back"
-    assert small_text(p) == []
+    assert small_text(p.page) == []
     p.page.click("[data-act=last]")
     p.page.click(f'[data-key="{p.node_key("a1")}"]')
-    assert small_text(p) == []
+    assert small_text(p.page) == []
     p.page.locator(".crp-group[data-key]").first.click()     # an opened line
-    assert small_text(p) == []
+    assert small_text(p.page) == []
     svg = tmp_path / "drawing.html"
     svg.write_text("<!DOCTYPE html><meta charset='utf-8'><body style='margin:0'>"
                    + trace_to_svg(evaluate(SIGMOID_NET, SIGMOID_AT).trace()) + "</body>")
     p.open(svg)
-    assert small_text(p) == []
+    assert small_text(p.page) == []
 
 
 def test_phone_fit_wrap_learn_and_inspect(page, tmp_path):

@@ -218,7 +218,7 @@ def test_long_unnamed_expressions_are_abbreviated_inside():
     xs = [Value(0.5, name=f"x{i}") for i in range(12)]
     ws = [Value(0.1 * i, name=f"w{i}") for i in range(12)]
     act = Value(0.0, name="b")
-    for w, xi in zip(ws, xs):
+    for w, xi in zip(ws, xs, strict=True):
         act = act + w * xi
     t = trace(act.relu() * 2)
     texts = expressions(t)

@@ -237,25 +237,6 @@ def test_phone_width_reads_top_to_bottom(phone):
     phone.shot("phone-error")
 
 
-# Text drawn smaller than 11 px (SVG text scaled by its zoom), as in the player's browser tests.
-DRAWN_SIZES = """() => {
-  const out = [];
-  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walk.nextNode()) {
-    const t = walk.currentNode, el = t.parentElement, text = t.textContent.trim();
-    if (!text || !el || el.closest("title, script, style, noscript, [hidden], option")) continue;
-    const cs = getComputedStyle(el);
-    if (cs.display === "none" || cs.visibility === "hidden" || !el.getClientRects().length) continue;
-    const r = el.getBoundingClientRect();
-    if (r.width < 2 || r.height < 2) continue;
-    let size = parseFloat(cs.fontSize);
-    if (el instanceof SVGElement) { const m = el.getScreenCTM(); size *= Math.hypot(m.a, m.b); }
-    if (size < 11 - 1e-6) out.push([size, text.slice(0, 50)]);
-  }
-  return out;
-}"""
-
-
 def test_one_set_of_inputs_and_ticks_that_belong_to_the_program(desktop):
     """The page's Inputs card is the only set of inputs (the player shows no second set of
     sliders and ticks that could disagree), and a new program starts from its own default
@@ -285,14 +266,14 @@ def test_one_set_of_inputs_and_ticks_that_belong_to_the_program(desktop):
     expect(page.locator("#player .crp-group .crp-t1")).to_have_count(3)
 
 
-def test_phone_serve_player_fits_and_reads(phone):
+def test_phone_serve_player_fits_and_reads(phone, small_text):
     page = phone.page
     page.set_viewport_size({"width": 375, "height": 667})
     page.select_option("#lesson", "sigmoid_net")
     expect(page.locator('.chain[data-wrt="w1"] .product')).to_have_text("−0.0334194")
     host = page.locator("#player")
     host.locator("[data-act=last]").click()
-    assert page.evaluate(DRAWN_SIZES) == []
+    assert small_text(page) == []
     host.locator("[data-act=zoom-fit]").click()
     fits = page.evaluate("""() => { const g = document.querySelector('#player .crp-graph');
         return g.scrollWidth <= g.clientWidth + 1 && g.scrollHeight <= g.clientHeight + 1; }""")
