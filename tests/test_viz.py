@@ -190,6 +190,7 @@ def test_drawings_write_the_learners_expressions_not_generated_names(tmp_path):
     u = trace((3 * x + 1) ** 2)
     assert [node_lines(u, n)[0] for n in u.nodes if n.op] == ["3 · x", "3 · x + 1", "(3 · x + 1)^2"]
     assert player_data(u)["local_formulas"] == {"5": ["2·(3 · x + 1)"]}      # was 2·add4
+    assert player_data(u)["title"] == "Backpropagation through (3 · x + 1)^2"   # was "... powc5"
 
 
 def test_lessons_open_one_box_per_line_as_the_seed_draws_them():

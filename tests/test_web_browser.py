@@ -264,6 +264,9 @@ def test_one_set_of_inputs_and_ticks_that_belong_to_the_program(desktop):
     expect(page.locator("#player input")).to_have_count(0)
     # the lesson opens one box per line, as its seed draws it
     expect(page.locator("#player .crp-group .crp-t1")).to_have_count(3)
+    page.locator("#player [data-act=last]").click()       # and sends the learner to this page's Step button
+    expect(page.locator("#player .crp-narration")).to_contain_text("One sweep, every gradient")
+    expect(page.locator("#player .crp-narration")).not_to_contain_text("button below")
 
 
 def test_phone_serve_player_fits_and_reads(phone, small_text):

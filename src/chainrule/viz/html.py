@@ -21,7 +21,7 @@ from importlib import resources
 
 from ..ops import OPS, js_runtime
 from .layout import COLLAPSE_ABOVE, Layout, find_groups, graph_view, line_groups, node_size
-from .svg import expressions, group_lines, title_line
+from .svg import display_name, expressions, group_lines, title_line
 
 __all__ = ["trace_to_html", "notebook_html", "value_to_html", "player_data", "player_assets", "player_fragment", "guess_params",
            "default_wrt", "EXPLAIN_ALL_UP_TO", "load_player", "player_code_html"]
@@ -174,7 +174,7 @@ def player_data(trace, *, title: str | None = None, intro: str = "", program: st
     numeric = all(n.shape is None for n in trace.nodes)
     return {
         "version": 1,
-        "title": title or f"Backpropagation through {trace.nodes[trace.output].label}",
+        "title": title or f"Backpropagation through {display_name(trace, trace.nodes[trace.output])}",
         "intro": intro or "",
         "program": program,
         "trace": trace.to_dict(),

@@ -607,7 +607,7 @@
       const ins = G.nodes.filter((n) => n.kind === "input");
       const MAX = 12, more = ins.length - MAX;
       html = `<p><strong>One sweep, every gradient.</strong> ${ins.slice(0, MAX).map((n) => `${esc(dOut(n.id))} = ${esc(this.gradText(n.id))}`).join(", ")}${more > 0 ? `, and ${more} more (click a box to see its own)` : ""}.</p>
-        <p class="crp-muted">Each factor was computed once and reused by every chain through it. A gradient-descent step moves each parameter p to p − η · ${esc(dOut(G.output).split("/")[0])}/∂p: try the button below.</p>`;
+        <p class="crp-muted">Each factor was computed once and reused by every chain through it. A gradient-descent step moves each parameter p to p − η · ${esc(dOut(G.output).split("/")[0])}/∂p${this.controls ? ": try the button below" : ""}.</p>`;
     }
     const notes = this.data.step_notes;
     if (notes && notes.length === this.steps.length && notes[this.k]) html += `<p class="crp-note">${esc(notes[this.k])}</p>`;
@@ -793,12 +793,13 @@
       const gs = V.gradShown(g.root);
       const sel = this.selected !== null && members.includes(this.selected);
       const path = members.some((m) => onPath.has(m));
-      if (b.open) {
-        return `<g class="crp-group is-open" transform="translate(${b.x.toFixed(1)},${b.y.toFixed(1)})">
-          <rect class="crp-frame" width="${b.w}" height="${b.h}" rx="10"/>
+      if (b.open) {   // the frame goes under the edges, its title bar over them (edges pass beneath it)
+        heads.push(`<g class="crp-group-top" transform="translate(${b.x.toFixed(1)},${b.y.toFixed(1)})">
           <g data-key="${key}" tabindex="0" role="button" aria-expanded="true" aria-label="collapse ${esc(r.shown)}'s ${members.length} nodes">
             <rect class="crp-group-head" width="${b.w}" height="${HEADER - 4}" rx="10"/>
-            <text class="crp-t1" x="10" y="16">▾ ${esc(g.line ? r.title : r.shown)} · ${members.length} steps (click to close)</text></g></g>`;
+            <text class="crp-t1" x="10" y="16">▾ ${esc(g.line ? r.title : r.shown)} · ${members.length} steps (click to close)</text></g></g>`);
+        return `<g class="crp-group is-open" transform="translate(${b.x.toFixed(1)},${b.y.toFixed(1)})">
+          <rect class="crp-frame" width="${b.w}" height="${b.h}" rx="10"/></g>`;
       }
       const cls = ["crp-group", active ? "is-active" : "", sel ? "is-selected" : "", path ? "is-path" : "",
                    known ? "" : "is-pending", gs.final ? "crp-" + sign(gs.value) : ""].join(" ");
@@ -815,7 +816,7 @@
         ${gs.final ? `<rect class="crp-meter-bg" x="8" y="${b.h - 7}" width="${b.w - 16}" height="3" rx="1.5"/><rect class="crp-meter crp-${sign(gs.value)}" x="8" y="${b.h - 7}" width="${((b.w - 16) * t).toFixed(1)}" height="3" rx="1.5"/>` : ""}
       </g>`;
     };
-    const boxes = [];
+    const boxes = [], heads = [];
     for (const it of L.items) {
       if (it.dummy) continue;
       const key = String(it.key), b = pos.get(key);
@@ -835,7 +836,7 @@
     this.svg.setAttribute("viewBox", `0 0 ${width} ${height + top}`);
     this.svg.setAttribute("width", Math.round(width * s));
     this.svg.setAttribute("height", Math.round((height + top) * s));
-    this.svg.innerHTML = `${banner}<g transform="translate(0,${top})">${frames.join("")}${out.join("")}${rest.join("")}</g>`;
+    this.svg.innerHTML = `${banner}<g transform="translate(0,${top})">${frames.join("")}${out.join("")}${heads.join("")}${rest.join("")}</g>`;
     this.drawn = {pos, top, drawn, width, height: height + top};
     for (const t of this.svg.querySelectorAll(".crp-t1")) {
       const frame = t.parentNode.querySelector(".crp-frame");

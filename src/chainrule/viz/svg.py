@@ -72,23 +72,25 @@ def expressions(trace) -> dict:
         return cached[2]
     from ..explain.formulas import substitute
     out: dict[int, str] = {}
-    full: dict[str, str] = {}      # an unnamed step's label -> its expression
-    short: dict[str, str] = {}     # ... -> its own operation with its unnamed inputs as "…": relu(…)
+    full: dict[int, str] = {}      # an unnamed step -> its expression
+    short: dict[int, str] = {}     # ... -> its own operation with its unnamed inputs as "…": relu(…)
     for n in trace.nodes:
         if not n.op:
             continue
-        unnamed = [trace.nodes[i].label for i in dict.fromkeys(n.inputs) if trace.nodes[i].label in full]
+        unnamed = [i for i in dict.fromkeys(n.inputs) if i in full]
+        label = {i: trace.nodes[i].label for i in unnamed}
         expr = n.expr or n.op
-        text = substitute(expr, {k: full[k] for k in unnamed})
+        text = substitute(expr, {label[i]: full[i] for i in unnamed})
         if len(text) > SHOWN_UP_TO:
-            text = substitute(expr, {k: full[k] if len(full[k]) <= SHOWN_UP_TO // 2 else short[k] for k in unnamed})
+            text = substitute(expr, {label[i]: full[i] if len(full[i]) <= SHOWN_UP_TO // 2 else short[i]
+                                     for i in unnamed})
         if len(text) > SHOWN_UP_TO:
-            text = substitute(expr, {k: short[k] for k in unnamed})
+            text = substitute(expr, {label[i]: short[i] for i in unnamed})
         out[n.id] = text
         if not n.name:
-            full[n.label] = text
-            abbreviated = substitute(expr, {k: "…" for k in unnamed})
-            short[n.label] = "…" if _ELIDED.fullmatch(abbreviated) else abbreviated   # "… + …" says nothing more
+            full[n.id] = text
+            abbreviated = substitute(expr, {label[i]: "…" for i in unnamed})
+            short[n.id] = "…" if _ELIDED.fullmatch(abbreviated) else abbreviated   # "… + …" says nothing more
     trace._viz_expressions = (trace.nodes, len(trace.nodes), out)
     return out
 
