@@ -78,7 +78,7 @@ def test_practice_variant_shares_the_first_factor(reference):
     first = [s for s in e.shared if s.label == "∂C/∂a₃"]
     assert len(first) == 1 and first[0].value == 2 and first[0].wrt == ["w1", "w3"]
     assert first[0].formula == "2·(a3 − y)"
-    assert "∂C/∂a₃ = 2 is shared by the chains of w1, w3: one backward sweep computes it once" in e.to_text()
+    assert "∂C/∂a₃ = 2 is shared by the chains of w1, w3: one backward sweep computes it once" in e.to_text(200)
     ref = reference("chain_1neuron_per_layer_B")["gradients"]
     assert e.chain("w1").grad == ref["dC/dw1"] and e.chain("w3").grad == ref["dC/dw3"]
 
@@ -87,7 +87,7 @@ def test_sigmoid_network_five_factor_chain_matches_reference(reference):
     ref = reference("sigmoid_net_squared")
     e = explain(sigmoid_net())
     assert e.chain_line("w1") == ("∂L/∂w₁ = ∂L/∂a₂ · ∂a₂/∂z₂ · ∂z₂/∂a₁ · ∂a₁/∂z₁ · ∂z₁/∂w₁ = "
-                                  "-0.756037 · 0.23512 · 0.8 · 0.235004 · 1 = -0.0334194")
+                                  "−0.756037 · 0.23512 · 0.8 · 0.235004 · 1 = −0.0334194")
     (path,) = e.chain("w1").paths
     local = ref["local_derivatives"]
     expected = [local["dL/da2"], local["da2/dz2"], local["dz2/da1 (=w2)"], local["da1/dz1"], local["dz1/dw1 (=x)"]]
@@ -110,7 +110,7 @@ def test_wrt_an_intermediate_variable():
 
 def test_single_factor_chain_names_its_formula():
     e = explain(chain_net(1, 2, 3, 0.5, 2), wrt="y")
-    assert e.chain_line() == "∂C/∂y = −2·(a3 − y) = -2"
+    assert e.chain_line() == "∂C/∂y = −2·(a3 − y) = −2"
 
 
 # --------------------------------------------------------------------------
@@ -349,13 +349,13 @@ def test_long_chain_needs_no_recursion():
 # --------------------------------------------------------------------------
 
 def test_text_has_every_section():
-    text = render_text(trace(sigmoid_net()))
+    text = render_text(trace(sigmoid_net()), width=300)
     assert "Forward pass" in text and "Backward pass" in text and "Chains" in text and "Shared factors" in text
     assert "z1    w1 · x + b1" in text                          # the named link's right-hand side
     assert "L     (a2 − y)^2" in text
-    assert "2·(a2 − y) = -0.756037" in text                     # local formula with its recorded number
-    assert "-0.756037 × 0.23512 = -0.17776" in text             # incoming × local = contribution
-    assert "∂L/∂a₂ = -0.756037 is shared by the chains of x, w1, w2, b1, b2" in text.replace(
+    assert "2·(a2 − y) = −0.756037" in text                     # local formula with its recorded number
+    assert "−0.756037 × 0.23512 = −0.17776" in text             # incoming × local = contribution
+    assert "∂L/∂a₂ = −0.756037 is shared by the chains of x, w1, w2, b1, b2" in text.replace(
         "chains of w1, x,", "chains of x, w1,")
     assert "✓" in text
 
@@ -371,7 +371,7 @@ def test_markdown_has_tables_and_chains():
     assert "### Backward pass" in md and "incoming × local = contribution" in md
     assert "#### ∂L/∂w₁" in md
     assert ("∂L/∂w₁ = ∂L/∂a₂ · ∂a₂/∂z₂ · ∂z₂/∂a₁ · ∂a₁/∂z₁ · ∂z₁/∂w₁ = "
-            "-0.756037 · 0.23512 · 0.8 · 0.235004 · 1 = -0.0334194") in md
+            "−0.756037 · 0.23512 · 0.8 · 0.235004 · 1 = −0.0334194") in md
     assert "| ∂a₂/∂z₂ | σ(z2)·(1−σ(z2)) | 0.23512 |" in md
     tables, current = [], []
     for line in md.splitlines() + [""]:

@@ -36,6 +36,7 @@ extend them: ``SUBPARSERS["lesson"].add_parser("html", ...)`` adds
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import json
@@ -46,7 +47,8 @@ import textwrap
 import traceback
 
 from .errors import ChainruleError, InputError
-from .textfmt import text_table
+from .numfmt import MAX_DIGITS, factor, fmt, printoptions, signed, terminal_width
+from .textfmt import fit_lines, text_table
 from . import lang
 
 __all__ = ["main", "build_parser", "PLUGINS", "SUBPARSERS", "add_program_arguments", "read_program",
@@ -141,13 +143,6 @@ def run_from_args(args):
     return program.run(parse_at(args.at))
 
 
-def fmt(x) -> str:
-    """A number for people: 12 significant digits, so 0.1 + 0.2 shows as 0.3."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    return f"{x:.12g}"
-
-
 def json_number(x):
     """Full precision (repr round-trips); inf and nan, which JSON lacks, as null (the
     ``"warnings"`` list next to them says which and why)."""
@@ -157,6 +152,11 @@ def json_number(x):
 
 def _print_json(obj) -> None:
     print(json.dumps(obj, ensure_ascii=False, allow_nan=False))
+
+
+def _print_lines(lines: list[str]) -> None:
+    """Text for the terminal: every line fitted to its width (tables fit already)."""
+    print("\n".join(fit_lines("\n".join(lines).split("\n"))))
 
 
 def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
@@ -217,11 +217,11 @@ def cmd_grad(args) -> int:
         _print_json(dict(obj, warnings=warnings) if warnings else obj)
         return status
     _warn_lines(warnings)
-    print(f"{out} = {fmt(run.value)}")
+    lines = [f"{out} = {fmt(run.value)}"]
     if grads:
-        print()
-        print(_table(["input", "value", f"∂{out}/∂input"],
-                     [[n, fmt(run.inputs[n].data), fmt(g)] for n, g in grads.items()]))
+        lines += ["", _table(["input", "value", f"∂{out}/∂input"],
+                             [[n, fmt(run.inputs[n].data), fmt(g)] for n, g in grads.items()])]
+    _print_lines(lines)
     return status
 
 
@@ -305,22 +305,20 @@ def cmd_step(args) -> int:
         _print_json(obj)
         return status
     _warn_lines(warnings)
-    print(f"before: {out} = {fmt(s.before.value)}")
-    print()
+    lines = [f"before: {out} = {fmt(s.before.value)}", ""]
     rows = []
     for n, g in s.grads.items():
         old = s.before.inputs[n].data
-        new = f"{fmt(old)} − {fmt(s.lr)} · {_paren(g)} = {fmt(s.new_values[n])}" if n in s.params else "(not updated)"
+        new = f"{fmt(old)} − {fmt(s.lr)} · {factor(g)} = {fmt(s.new_values[n])}" if n in s.params else "(not updated)"
         rows.append([n, fmt(old), fmt(g), new])
-    print(_table(["input", "value", f"∂{out}/∂input", f"new value (lr {fmt(s.lr)})"], rows))
-    print()
+    lines += [_table(["input", "value", f"∂{out}/∂input", f"new value (lr {fmt(s.lr)})"], rows), ""]
     if s.after is None:
-        print(f"after:  {out} is undefined at the new values ({s.after_error})")
+        lines.append(f"after:  {out} is undefined at the new values ({s.after_error})")
     else:
         change = s.after.value - s.before.value
-        print(f"after:  {out} = {fmt(s.after.value)}  (change {'+' if change >= 0 else '−'}{fmt(abs(change))})")
+        lines.append(f"after:  {out} = {fmt(s.after.value)}  (change {signed(change)})")
+    _print_lines(lines)
     return status
-
 
 def _no_step(as_json: bool, lr: float, params, before, grads, stuck, warnings) -> int:
     """``step`` when a parameter's gradient is inf or nan: the gradients, why, and no step."""
@@ -335,17 +333,10 @@ def _no_step(as_json: bool, lr: float, params, before, grads, stuck, warnings) -
                      "value_after": None, "warnings": warnings + [why]})
         return EXIT_NONFINITE
     _warn_lines(warnings)
-    print(f"before: {out} = {fmt(before.value)}")
-    print()
-    print(_table(["input", "value", f"∂{out}/∂input"],
-                 [[n, fmt(before.inputs[n].data), fmt(g)] for n, g in grads.items()]))
-    print()
-    print(why)
+    _print_lines([f"before: {out} = {fmt(before.value)}", "",
+                  _table(["input", "value", f"∂{out}/∂input"],
+                         [[n, fmt(before.inputs[n].data), fmt(g)] for n, g in grads.items()]), "", why])
     return EXIT_NONFINITE
-
-
-def _paren(x: float) -> str:
-    return f"({fmt(x)})" if x < 0 else fmt(x)
 
 
 # --------------------------------------------------------------------------
@@ -364,8 +355,7 @@ def cmd_lesson_check(args) -> int:
     from .lab.lessons import check_all
 
     results = check_all()
-    for r in results:
-        print(r.line())
+    _print_lines([r.line() for r in results])
     failed = [r.name for r in results if not r.ok]
     if failed:
         print(f"{len(failed)} of {len(results)} lessons do not match: {', '.join(failed)}", file=sys.stderr)
@@ -389,7 +379,7 @@ def lesson_text(lesson) -> str:
     parts = [f"{lesson.name}: {lesson.title}", f"seed {lesson.seed}: {lesson.seed_title}" if lesson.seed
              else "chainrule's own lesson (why backward walks a topological order)"]
     if lesson.intro:
-        parts.append(textwrap.fill(lesson.intro, 92))
+        parts.append(textwrap.fill(lesson.intro, min(terminal_width(), 92)))
     program = "\n".join("  " + line for line in lesson.program.splitlines())
     parts.append(f"program:\n{program}\nat: {_at(lesson.inputs)}")
 
@@ -408,7 +398,7 @@ def lesson_text(lesson) -> str:
     step = lesson.step()
     if step is not None:
         out = lesson.output
-        lines = [f"  {p} ← {fmt(step.before.inputs[p].data)} − {fmt(step.lr)} · {_paren(step.grads[p])} "
+        lines = [f"  {p} ← {fmt(step.before.inputs[p].data)} − {fmt(step.lr)} · {factor(step.grads[p])} "
                  f"= {fmt(step.new_values[p])}" for p in step.params]
         after = fmt(step.after.value) if step.after is not None else f"undefined ({step.after_error})"
         parts.append(f"one gradient-descent step (lr {fmt(step.lr)}):\n" + "\n".join(lines)
@@ -423,8 +413,8 @@ def lesson_text(lesson) -> str:
                  for n in lesson.wrong_grads]
         parts.append("the same graph, two ways of walking it:\n" + "\n".join(lines))
     if lesson.note:
-        parts.append(textwrap.fill(lesson.note, 92))
-    return "\n\n".join(parts) + "\n"
+        parts.append(textwrap.fill(lesson.note, min(terminal_width(), 92)))
+    return "\n".join(fit_lines("\n\n".join(parts).split("\n"))) + "\n"
 
 
 def _points_text(lesson, run) -> str:
@@ -512,7 +502,29 @@ def build_parser() -> argparse.ArgumentParser:
                 continue   # that plugin is not installed
             raise
         module.register(sub)
+    _add_digits(parser)
     return parser
+
+
+def _digits(text: str) -> int:
+    try:
+        digits = int(text)
+    except ValueError:
+        digits = 0
+    if not 1 <= digits <= MAX_DIGITS:
+        raise argparse.ArgumentTypeError(f"expected a whole number of significant digits from 1 to {MAX_DIGITS}, "
+                                         f"got {text!r}")
+    return digits
+
+
+def _add_digits(parser: argparse.ArgumentParser) -> None:
+    """``--digits N`` on the top level and on every command (plugins' too): one number policy."""
+    parser.add_argument("--digits", type=_digits, default=argparse.SUPPRESS, metavar="N",
+                        help="significant digits of the numbers shown (default 6; JSON keeps full precision)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):   # aliases share a parser
+                _add_digits(child)
 
 
 def _missing_action(p) -> int:
@@ -530,7 +542,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "func", None) is None:
             parser.print_help(sys.stderr)
             return 2
-        return int(args.func(args) or 0)
+        digits = getattr(args, "digits", None)
+        with printoptions(digits) if digits else contextlib.nullcontext():
+            return int(args.func(args) or 0)
     except SystemExit as e:   # argparse: --help, --version, usage errors
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except ChainruleError as e:

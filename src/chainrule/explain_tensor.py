@@ -31,6 +31,7 @@ import numpy as np
 
 from . import autodiff
 from .errors import InputError
+from .numfmt import fmt, literal, product
 from .ops import TensorOp, jacobian_form
 from .tensor import _FORWARD, _LOCAL, Tensor, _unbroadcast
 from .trace import Trace, build, check_fresh
@@ -106,8 +107,8 @@ class ElementChain:
     def chain_line(self, i: int = 0) -> str:
         p = self.paths[i]
         names = " · ".join(f.label for f in p.factors) or "1"
-        nums = " · ".join(_num(f.value) for f in p.factors) or "1"
-        return f"∂L/∂{self.wrt} ⊃ {names} = {nums} = {_num(p.product)}"
+        nums = product([f.value for f in p.factors]) or "1"
+        return f"∂L/∂{self.wrt} ⊃ {names} = {nums} = {fmt(p.product)}"
 
 
 @dataclass
@@ -129,7 +130,7 @@ class TensorExplanation:
         return d
 
     def to_text(self) -> str:
-        out = [f"∂{self.output}/∂{self.wrt}: shape {_shape(self.wrt_shape)}, norm {_num(self.grad_norm)}"]
+        out = [f"∂{self.output}/∂{self.wrt}: shape {_shape(self.wrt_shape)}, norm {fmt(self.grad_norm)}"]
         for k, (steps, lines) in enumerate(zip(self.paths, self.lines)):
             if len(self.paths) > 1:
                 out.append(f"\npath {k + 1} of {len(self.paths)} (the gradient is the sum over paths):")
@@ -137,12 +138,12 @@ class TensorExplanation:
             out.append("Layer by layer:")
             for ln in lines:
                 out.append(f"  {ln.symbol} = {ln.expression}    [{ln.of}, shape {_shape(ln.shape)}, "
-                           f"norm {_num(ln.norm)}]")
+                           f"norm {fmt(ln.norm)}]")
             out.append("")
             out.append("Backward steps (from the output down):")
             for s in steps:
                 out.append(f"  {s.node} ← {s.op} ← {s.input}: {s.form};  δ {_shape(s.node_shape)} → "
-                           f"{_shape(s.input_shape)};  ‖δ‖ {_num(s.incoming_norm)} → {_num(s.outgoing_norm)}")
+                           f"{_shape(s.input_shape)};  ‖δ‖ {fmt(s.incoming_norm)} → {fmt(s.outgoing_norm)}")
         out.extend(f"note: {n}" for n in self.notes)
         if self.element is not None:
             out.append("")
@@ -157,20 +158,20 @@ class TensorExplanation:
 
     def to_markdown(self) -> str:
         out = [f"### ∂{self.output}/∂{self.wrt}", "",
-               f"Gradient shape {_shape(self.wrt_shape)}, norm {_num(self.grad_norm)}."]
+               f"Gradient shape {_shape(self.wrt_shape)}, norm {fmt(self.grad_norm)}."]
         for k, (steps, lines) in enumerate(zip(self.paths, self.lines)):
             if len(self.paths) > 1:
                 out += ["", f"**Path {k + 1} of {len(self.paths)}** (the gradient is the sum over paths)"]
             out += ["", "| gradient | is | formula | shape | norm |", "|---|---|---|---|---|"]
             for ln in lines:
                 out.append(f"| {_md(ln.symbol)} | {_md(ln.of)} | {_md(ln.expression)} | "
-                           f"{_shape(ln.shape)} | {_num(ln.norm)} |")
+                           f"{_shape(ln.shape)} | {fmt(ln.norm)} |")
             out += ["", "| at | op | to | local Jacobian | δ in → out | ‖δ‖ in → out |",
                     "|---|---|---|---|---|---|"]
             for s in steps:
                 out.append(f"| {_md(s.node)} | {s.op} | {_md(s.input)} | {_md(s.form)} | "
                            f"{_shape(s.node_shape)} → {_shape(s.input_shape)} | "
-                           f"{_num(s.incoming_norm)} → {_num(s.outgoing_norm)} |")
+                           f"{fmt(s.incoming_norm)} → {fmt(s.outgoing_norm)} |")
         if self.notes:
             out += [""] + [f"*{_md(n)}*" for n in self.notes]
         if self.element is not None:
@@ -187,35 +188,27 @@ def _element_text(e: ElementChain, output: str) -> list[str]:
     if e.path_count == 1:
         p = e.paths[0]
         names = " · ".join(f.label for f in p.factors)
-        nums = " · ".join(_num(f.value) for f in p.factors)
+        nums = product([f.value for f in p.factors])
         out.append(f"∂{output}/∂{e.wrt} = {names}")
-        out.append(f"  = {nums} = {_num(p.product)}")
+        out.append(f"  = {nums} = {fmt(p.product)}")
     else:
         shown = len(e.paths)
         out.append(f"∂{output}/∂{e.wrt} = Σ over {e.path_count} chains of scalar local derivatives"
                    + (f" (the {shown} largest shown)" if shown < e.path_count else "") + ":")
         for p in e.paths:
             names = " · ".join(f.label for f in p.factors)
-            nums = " · ".join(_num(f.value) for f in p.factors)
-            out.append(f"  {names} = {nums} = {_num(p.product)}")
+            nums = product([f.value for f in p.factors])
+            out.append(f"  {names} = {nums} = {fmt(p.product)}")
         if shown < e.path_count:
-            out.append(f"  … the other {e.path_count - shown} chains add up to {_num(e.rest)}")
-        out.append(f"  total {_num(e.total)}")
+            out.append(f"  … the other {e.path_count - shown} chains add up to {fmt(e.rest)}")
+        out.append(f"  total {fmt(e.total)}")
     if e.matches is None:
-        out.append(f"! not checked: the gradient from the backward pass, ∂{output}/∂{e.wrt} = {_num(e.grad)}, "
+        out.append(f"! not checked: the gradient from the backward pass, ∂{output}/∂{e.wrt} = {fmt(e.grad)}, "
                    "is not a finite number")
         return out
     mark = "✓ matches" if e.matches else "✗ DOES NOT match"
-    out.append(f"{mark} the gradient from the backward pass: ∂{output}/∂{e.wrt} = {_num(e.grad)}")
+    out.append(f"{mark} the gradient from the backward pass: ∂{output}/∂{e.wrt} = {fmt(e.grad)}")
     return out
-
-
-def _num(v: float) -> str:
-    if v is None:
-        return "—"
-    if v == 0:
-        return "0"
-    return f"{v:.6g}"
 
 
 def _shape(s) -> str:
@@ -273,7 +266,7 @@ def _labels(nodes: list, output) -> dict:
         if op is None:
             if n not in lab:
                 small = not n.requires_grad and n.data.size == 1
-                lab[n] = f"{n.data.item():g}" if small else f"t#{i}"
+                lab[n] = literal(n.data.item()) if small else f"t#{i}"
             continue
         prev = n._parents()
         if n in layer:
@@ -326,7 +319,7 @@ def _expr(n, lab) -> str | None:
         else:
             return None
     try:
-        return row.describe(*args, *([f"{k:g}"] if isinstance(k, float) else []))
+        return row.describe(*args, *([literal(k)] if isinstance(k, float) else []))
     except (KeyError, IndexError, ValueError):
         return None
 
@@ -437,7 +430,7 @@ def _describe_path(path, wrt, lab, incoming, sent):
         names = {key: _wrap(lab[p]) for key, p in zip(("x", "y", "z"), prev)}
         names["out"] = lab[consumer]
         if consumer._k is not None and not isinstance(consumer._k, np.ndarray):
-            names["k"] = f"{consumer._k:g}" if isinstance(consumer._k, float) else str(consumer._k)
+            names["k"] = literal(consumer._k) if isinstance(consumer._k, float) else str(consumer._k)
         names["n"] = f"{child.data.size // max(consumer.data.size, 1)}"
         words, delta = jacobian_form(consumer._op, slot, **names)
         if isinstance(consumer._op, TensorOp) and consumer._op.arity < 0:

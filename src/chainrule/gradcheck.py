@@ -34,7 +34,8 @@ import numpy as np
 
 from .autodiff import no_grad
 from .errors import ChainruleError, InputError
-from .textfmt import text_table
+from .numfmt import fmt
+from .textfmt import fit_lines, text_table
 from .scalar import Value
 
 __all__ = ["gradcheck", "dot_product_test", "GradcheckResult", "InputCheck", "DotProductResult",
@@ -94,14 +95,14 @@ class GradcheckResult:
 
     def __str__(self) -> str:
         verdict = "ok" if self.ok else f"FAILED for {len(self.failures)} of {len(self.checks)}"
-        head = (f"gradcheck {verdict}: output {self.output:.12g}, central differences with "
-                f"eps={self.eps:g}, rtol={self.rtol:g}, atol={self.atol:g}")
-        rows = [(c.name, _g(c.analytic), _g(c.numeric), _e(c.abs_error), _e(c.rel_error),
+        head = (f"gradcheck {verdict}: output {fmt(self.output)}, central differences with "
+                f"eps={_kw(self.eps)}, rtol={_kw(self.rtol)}, atol={_kw(self.atol)}")
+        rows = [(c.name, fmt(c.analytic), fmt(c.numeric), _e(c.abs_error), _e(c.rel_error),
                  "ok" if c.ok else "MISMATCH" + (f" ({c.note})" if c.note else ""))
                 for c in _shown(self.checks)]
         table = _table(("input", "analytic", "numeric", "abs error", "rel error", ""), rows)
         more = len(self.checks) - len(rows)
-        return head + "\n" + table + (f"\n… and {more} more rows that match" if more else "")
+        return "\n".join(fit_lines([head])) + "\n" + table + (f"\n… and {more} more rows that match" if more else "")
 
 
 @dataclass
@@ -124,19 +125,21 @@ class DotProductResult:
 
     def __str__(self) -> str:
         verdict = "ok" if self.ok else "FAILED"
-        return (f"dot-product test {verdict} (seed {self.seed}, eps={self.eps:g}):\n"
-                f"  vᵀ(J u) by central difference along u = {_g(self.numeric)}\n"
-                f"  (vᵀJ)·u by one backward sweep         = {_g(self.analytic)}\n"
+        return "\n".join(fit_lines((f"dot-product test {verdict} (seed {self.seed}, eps={_kw(self.eps)}):\n"
+                f"  vᵀ(J u) by central difference along u = {fmt(self.numeric)}\n"
+                f"  (vᵀJ)·u by one backward sweep         = {fmt(self.analytic)}\n"
                 f"  abs error {_e(self.abs_error)}, rel error {_e(self.rel_error)}, "
-                f"allowed {_e(self.tolerance)}")
-
-
-def _g(x: float) -> str:
-    return f"{x:.12g}"
+                f"allowed {_e(self.tolerance)}").split("\n")))
 
 
 def _e(x: float) -> str:
-    return f"{x:.1e}"
+    """An error's size: two significant digits are enough."""
+    return fmt(x, 2)
+
+
+def _kw(x: float) -> str:
+    """A keyword argument's value as it would be typed in Python: ``eps=1e-6``."""
+    return fmt(x, ascii=True)
 
 
 def _shown(checks: list[InputCheck], limit: int = 20) -> list[InputCheck]:

@@ -163,7 +163,7 @@ def _powc_formula(x: str, k: str, latex: bool) -> str:
         return f"{k}{x}" if latex else f"{k}·{x}"
     if latex:
         return f"{k}\\,{x}^{{{es}}}"
-    return f"{k}·{x}" + (es.translate(_SUPERSCRIPT) if e == int(e) and e > 0 else f"^({es})")
+    return f"{k}·{x}" + (es.translate(_SUPERSCRIPT) if e == int(e) and e > 0 else f"^({es.replace('-', '−')})")
 
 
 def _compile(expr: str, args: str, funcs: dict) -> Callable:

@@ -16,6 +16,7 @@ from numbers import Real
 from . import autodiff
 from .autodiff import mark_changed, next_seq
 from .errors import ChainruleError, InputError
+from .numfmt import fmt
 from .ops import OPS, Op
 from .trace import active_record
 
@@ -39,7 +40,8 @@ class MathError(ChainruleError, ArithmeticError, ValueError):
 
 
 def _num(x) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
+    """A number in an error message, as the user would type it back (ASCII minus)."""
+    return fmt(x, ascii=True)
 
 
 def _make(op: Op, a: "Value", b: "Value | None", k) -> "Value":

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import autodiff
 from .errors import InputError
+from .numfmt import fmt, literal
 from .ops import OPS, TENSOR_OPS, jacobian_form
 
 __all__ = ["Trace", "TraceNode", "ForwardStep", "BackwardStep", "LocalStep", "Tracer", "trace",
@@ -185,7 +186,7 @@ def _jsonable(v):
 
 
 def _fmt(k) -> str:
-    return f"{k:g}" if isinstance(k, float) else str(k)
+    return literal(k) if isinstance(k, float) else str(k)
 
 
 def build(output, record: list | None, *, on_stale: str = "raise", label_of: dict | None = None,
@@ -525,5 +526,5 @@ def _show(g) -> str:
     if g is None:
         return "nothing"
     if isinstance(g, np.ndarray):
-        return f"an array with norm {float(np.linalg.norm(g)):g}"
-    return f"{g:g}" if math.isfinite(g) else str(g)
+        return f"an array with norm {fmt(float(np.linalg.norm(g)))}"
+    return fmt(g)

@@ -29,9 +29,10 @@ __all__ = ["explain", "Explanation", "ChainSet", "Path", "Factor", "Shared",
            "render_text", "render_markdown"]
 
 
-def render_text(trace, wrt=None, ops: bool = False, max_paths: int = 64) -> str:
-    """The whole forward and backward pass of ``trace`` (or a Value) as a plain-text lesson."""
-    return explain(trace, wrt, ops=ops, max_paths=max_paths).to_text()
+def render_text(trace, wrt=None, ops: bool = False, max_paths: int = 64, width: int | None = None) -> str:
+    """The whole forward and backward pass of ``trace`` (or a Value) as a plain-text lesson,
+    fitted to ``width`` columns (default: the terminal's, else 80)."""
+    return explain(trace, wrt, ops=ops, max_paths=max_paths).to_text(width)
 
 
 def render_markdown(trace, wrt=None, ops: bool = False, max_paths: int = 64) -> str:

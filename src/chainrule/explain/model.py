@@ -109,9 +109,10 @@ class Explanation:
         shown = SHOW_WHEN_SUMMARISED if cs.summarised else None
         return "\n".join(chain_lines(self, cs, max_factors=max_factors, shown=shown))
 
-    def to_text(self) -> str:
+    def to_text(self, width: int | None = None) -> str:
+        """Plain text fitted to ``width`` columns (default: the terminal's, ``COLUMNS``, else 80)."""
         from .render import explanation_text
-        return explanation_text(self)
+        return explanation_text(self, width)
 
     def to_markdown(self) -> str:
         from .render import explanation_markdown

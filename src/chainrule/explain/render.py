@@ -7,10 +7,8 @@ trace's warnings. Every number shown is a recorded one.
 """
 from __future__ import annotations
 
-import math
-from numbers import Real
-
-from ..textfmt import text_table
+from ..numfmt import factor, fmt, product
+from ..textfmt import fit_lines, text_table
 from .chains import is_num, pretty
 
 SHOW_WHEN_SUMMARISED = 3   # paths written out when there are too many to list
@@ -19,50 +17,12 @@ MAX_FACTOR_ROWS = 12       # formula rows listed under a chain
 MAX_SHARED_SHOWN = 8
 MAX_ROWS = 400             # backward rows in a lesson; larger traces are cut with a note
 
-_INF = math.inf
 _SUPER = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 # --------------------------------------------------------------------------
 # Numbers
 # --------------------------------------------------------------------------
-
-def fmt(v) -> str:
-    """Up to 6 significant digits, no trailing zeros: 3, 0.5, -0.0334194."""
-    if type(v) is float and v == v and v not in (_INF, -_INF):
-        return f"{v:.6g}" if v != 0 else "0"
-    if v is None:
-        return "—"
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, Real):
-        v = float(v)
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if v == 0:
-            return "0"
-        return f"{v:.6g}"
-    if isinstance(v, (list, tuple)):
-        flat = list(_flatten(v))
-        if len(flat) <= 6:
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return f"[{len(flat)} numbers]"
-    return str(v)
-
-
-def _flatten(v):
-    for x in v:
-        if isinstance(x, (list, tuple)):
-            yield from _flatten(x)
-        else:
-            yield x
-
 
 def fmt_count(n: int, short: bool = False) -> str:
     """Exact path counts, readable: 4, 1,000,000, 2⁶⁰ = 1,152,921,504,606,846,976.
@@ -75,7 +35,7 @@ def fmt_count(n: int, short: bool = False) -> str:
     if n & (n - 1) == 0:
         power = f"2{str(n.bit_length() - 1).translate(_SUPER)}"
         return power if short else f"{power} = {n:,}"
-    return f"≈ {n:.3g}" if short and n >= 10 ** 12 else f"{n:,}"
+    return f"≈ {fmt(float(n), 3)}" if short and n >= 10 ** 12 else f"{n:,}"
 
 
 # --------------------------------------------------------------------------
@@ -93,7 +53,8 @@ def _path_text(path, max_factors, alone: bool) -> str:
     if not path.factors:
         return "1"
     labels = " · ".join(_shorten([f.label for f in path.factors], max_factors))
-    values = " · ".join(_shorten([fmt(f.value) for f in path.factors], max_factors))
+    values = " · ".join(_shorten([fmt(f.value) if i == 0 else factor(f.value)
+                                  for i, f in enumerate(path.factors)], max_factors))
     if len(path.factors) == 1:
         f = path.factors[0]
         if not alone:
@@ -150,7 +111,7 @@ def _check(cs, out) -> str:
 
 def _formula(f) -> str:
     """A factor's formula, or nothing when it is just its own number (``1``)."""
-    return "" if f.formula == fmt(f.value).replace("-", "−") else f.formula
+    return "" if f.formula == fmt(f.value) else f.formula
 
 
 def _unique_factors(cs, limit):
@@ -168,8 +129,9 @@ def _unique_factors(cs, limit):
 # Tables
 # --------------------------------------------------------------------------
 
-def _text_table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
-    return text_table(headers, rows, indent, rule=True)
+def _text_table(headers: list[str], rows: list[list[str]], indent: str = "  ",
+                width: int | None = None) -> list[str]:
+    return text_table(headers, rows, indent, rule=True, width=width)
 
 
 def _md_cell(s) -> str:
@@ -216,9 +178,9 @@ def backward_rows(expl, limit: int = MAX_ROWS) -> tuple[list[list[str]], int]:
         for j, ls in enumerate(step.locals):
             lead = first if j == 0 else ["", "", ""]
             formula = g.formula(ls.formula)
-            local = formula if formula == fmt(ls.local).replace("-", "−") else f"{formula} = {fmt(ls.local)}"
+            local = formula if formula == fmt(ls.local) else f"{formula} = {fmt(ls.local)}"
             rows.append(lead + [g.text(ls.input), local,
-                                f"{fmt(step.incoming)} × {fmt(ls.local)} = {fmt(ls.contribution)}",
+                                f"{product([step.incoming, ls.local], ' × ')} = {fmt(ls.contribution)}",
                                 fmt(ls.accumulated)])
     return rows, 0
 
@@ -245,17 +207,18 @@ def _intro(expl) -> list[str]:
 # Text
 # --------------------------------------------------------------------------
 
-def explanation_text(expl) -> str:
+def explanation_text(expl, width: int | None = None) -> str:
+    """The explanation for a terminal ``width`` columns wide (default: the terminal's, else 80)."""
     t = expl.trace
     out = pretty(expl.output)
     lines = _intro(expl) + [n for n in expl.notes]
     lines += ["", "Forward pass (evaluation order)"]
-    lines += _text_table(_FWD_HEADERS, forward_rows(expl))
+    lines += _text_table(_FWD_HEADERS, forward_rows(expl), width=width)
     if t.backward:
         lines += ["", "Backward pass (reverse topological order: a node passes its gradient on "
                   "once every consumer has sent its part)"]
         rows, cut = backward_rows(expl)
-        lines += _text_table(_bwd_headers(out), rows)
+        lines += _text_table(_bwd_headers(out), rows, width=width)
         if cut:
             lines.append(f"  … {cut} more steps not shown")
     if expl.chains:
@@ -267,11 +230,11 @@ def explanation_text(expl) -> str:
             lines += ["  " + s for s in chain_lines(expl, cs, MAX_FACTORS_SHOWN, shown)]
             factors = _unique_factors(cs, shown or len(cs.paths))
             if factors and not (cs.path_count == 1 and len(factors) == 1):
-                width = max(len(f.label) for f in factors)
+                lw = max(len(f.label) for f in factors)
                 fw = max(len(_formula(f)) for f in factors)
                 for f in factors[:MAX_FACTOR_ROWS]:
                     formula = f"{_formula(f).ljust(fw)} = " if _formula(f) else " " * (fw + 3) if fw else ""
-                    lines.append(f"      {f.label.ljust(width)} = {formula}{fmt(f.value)}")
+                    lines.append(f"      {f.label.ljust(lw)} = {formula}{fmt(f.value)}")
                 if len(factors) > MAX_FACTOR_ROWS:
                     lines.append(f"      … {len(factors) - MAX_FACTOR_ROWS} more factors")
             lines.append("    " + _check(cs, out))
@@ -284,7 +247,7 @@ def explanation_text(expl) -> str:
             lines.append(f"  … and {len(expl.shared) - MAX_SHARED_SHOWN} more shared factors")
     if t.warnings:
         lines += ["", "Warnings"] + ["  ! " + w for w in t.warnings]
-    return "\n".join(lines) + "\n"
+    return "\n".join(fit_lines(lines, width)) + "\n"
 
 
 # --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from functools import cached_property
 
 from ..errors import InputError
 from ..lang import Program, Run, StepResult, evaluate, gradient_step, parse
+from ..numfmt import fmt
 
 __all__ = ["Lesson", "Point", "PlayerStep", "CheckResult", "LESSONS", "SEEDS", "get_lesson", "check", "identity_value",
            "check_all", "naive_recursive_grads", "REL_TOL"]
@@ -415,14 +416,14 @@ def check(lesson: Lesson) -> CheckResult:
         run = lesson.run()
         _check_run(c, lesson, run, lesson.expected, lesson.grads)
         for point in lesson.points:
-            shown = ", ".join(f"{k}={v:g}" for k, v in point.inputs.items())
+            shown = ", ".join(f"{k}={fmt(v, ascii=True)}" for k, v in point.inputs.items())
             _check_run(c, lesson, lesson.run(point.inputs), point.expected, point.grads, f" at {shown}")
         if lesson.chains:
             _check_chains(c, lesson, run)
         if lesson.lr is not None:
             step = lesson.step()
             for name, want in lesson.expected_step.items():
-                c.compare(f"{name} after one step (lr {lesson.lr:g})", step.new_values[name], want)
+                c.compare(f"{name} after one step (lr {fmt(lesson.lr)})", step.new_values[name], want)
             if step.after_error:
                 c.fail(f"after the step: {step.after_error}")
         if lesson.wrong_grads:

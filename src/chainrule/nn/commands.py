@@ -10,6 +10,7 @@ import os
 import sys
 
 from ..errors import InputError
+from ..numfmt import fmt
 
 __all__ = ["register", "DEFAULT_OUT"]
 
@@ -121,7 +122,7 @@ class _Progress:
             self.bar.advance(self.task)
 
     def epoch(self, epoch: int, s: dict):
-        line = (f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  loss {s['loss']:.4f}  "
+        line = (f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  loss {fmt(s['loss'])}  "
                 f"train {100 * s['train_accuracy']:.1f}%  test {100 * s['test_accuracy']:.1f}%")
         if self.bar is not None:
             self.bar.update(self.task, info=line)
@@ -221,9 +222,9 @@ def cmd_digits_explain(args) -> int:
     verdict = "correct" if e.prediction == e.label else "WRONG"
     print(f"test digit #{e.index} (split seed {meta.get('seed', 0)}): label {e.label}, "
           f"network says {e.prediction} ({100 * e.probabilities[e.prediction]:.1f}%): {verdict}")
-    print(f"loss = −log p({e.label}) = {e.loss:.4g}")
+    print(f"loss = −log p({e.label}) = {fmt(e.loss)}")
     print()
-    print(f"  {'the digit':<18}  ∂loss/∂pixel (largest |grad| = {abs(e.grad).max():.3g})")
+    print(f"  {'the digit':<18}  ∂loss/∂pixel (largest |grad| = {fmt(abs(e.grad).max())})")
     for left, right in zip(digits.ascii_digit(e.image), digits.ascii_gradient(e.grad)):
         print(f"  |{left}|  |{right}|")
     print()

@@ -5,7 +5,7 @@ This is only an export, in the spirit of micrograd's ``draw_dot``.
 """
 from __future__ import annotations
 
-from .svg import GradScale, PALETTE, _grad_of, _sign_colour, edge_locals, fmt, node_lines
+from .svg import GradScale, PALETTE, _grad_of, _sign_colour, edge_label, edge_locals, node_lines
 
 __all__ = ["trace_to_dot"]
 
@@ -44,7 +44,7 @@ def trace_to_dot(trace, *, show_locals: bool = True, name: str = "chainrule") ->
                 attrs.append(f'color="{_sign_colour(ls.contribution)}"')
                 attrs.append(f"penwidth={1 + 3 * scale(ls.contribution):.2f}")
                 if show_locals and isinstance(ls.local, (int, float)):
-                    attrs.append(f"label={_quote('×' + fmt(ls.local, 3))}")
+                    attrs.append(f"label={_quote(edge_label(ls.local))}")
             out.append(f"  n{i} -> n{n.id}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
     out.append("}")
     return "\n".join(out) + "\n"

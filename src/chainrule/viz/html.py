@@ -19,6 +19,7 @@ from functools import lru_cache
 from html import escape
 from importlib import resources
 
+from ..numfmt import get_digits
 from ..ops import OPS, js_runtime
 from .layout import COLLAPSE_ABOVE, Layout, find_groups, graph_view, line_groups, node_size
 from .svg import display_name, expressions, group_lines, title_line
@@ -90,16 +91,17 @@ def _layout_json(lay: Layout, prefix: str = "") -> dict:
 def _sizes(trace, groups) -> dict:
     """Box sizes with room for numbers that sliders may make longer."""
     sizes = {}
+    number = "−0." + "0" * get_digits()     # as long as a slider can make a number
     for n in trace.nodes:
         title = title_line(trace, n)
-        lines = [title, "value −0.000000", "grad −0.000000"]
+        lines = [title, f"value {number}", f"grad {number}"]
         if n.kind == "const":
             lines = lines[:2]
         if n.shape is not None:
-            lines[1] = f"[{'×'.join(map(str, n.shape))}]  ‖value‖ 0.000000"
+            lines[1] = f"[{'×'.join(map(str, n.shape))}]  ‖value‖ {number[1:]}"
         sizes[n.id] = node_size(lines, "op" if n.op else "leaf")
     for g in groups.values():
-        sizes[g.key] = node_size(group_lines(trace, g) + ["value −0.000000"], "group")
+        sizes[g.key] = node_size(group_lines(trace, g) + [f"value {number}"], "group")
     return sizes
 
 
@@ -174,6 +176,7 @@ def player_data(trace, *, title: str | None = None, intro: str = "", program: st
     numeric = all(n.shape is None for n in trace.nodes)
     return {
         "version": 1,
+        "digits": get_digits(),
         "title": title or f"Backpropagation through {display_name(trace, trace.nodes[trace.output])}",
         "intro": intro or "",
         "program": program,

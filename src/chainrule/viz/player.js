@@ -18,25 +18,27 @@
   const MINUS = "\u2212";
   const SUBSCRIPT = "₀₁₂₃₄₅₆₇₈₉";
 
+  // chainrule.numfmt's policy, the same algorithm (the tests compare the two on a table of numbers):
+  // `digits` significant digits (default: the page's, from Python's --digits / set_printoptions),
+  // scientific exactly when Python's %g uses it, exact ties away from zero, a real minus sign.
+  let DIGITS = 6;
   function fmt(v, digits) {
-    // like Python's %g: 4 significant digits by default, a real minus sign
-    digits = digits || 4;
     if (v === null || v === undefined) return "?";
     if (typeof v !== "number") return Array.isArray(v) ? "[…]" : String(v);
     if (Number.isNaN(v)) return "NaN";
     if (!Number.isFinite(v)) return v > 0 ? "∞" : MINUS + "∞";
     if (v === 0) return "0";
-    let s = v.toPrecision(digits);
-    if (s.includes("e")) {
-      let [m, e] = s.split("e");
-      if (m.includes(".")) m = m.replace(/0+$/, "").replace(/\.$/, "");
-      s = m + "e" + Number(e);
-    } else if (s.includes(".")) {
-      s = s.replace(/0+$/, "").replace(/\.$/, "");
+    const p = Math.min(Math.max(Math.round(digits || DIGITS), 1), 17);
+    const [m, ex] = Math.abs(v).toExponential(p - 1).split("e");
+    const ds = m.replace(".", ""), e = Number(ex), sign = v < 0 ? MINUS : "";
+    if (e < -4 || e >= p) {
+      const frac = ds.slice(1).replace(/0+$/, "");
+      return sign + ds[0] + (frac ? "." + frac : "") + "e" + (e < 0 ? MINUS : "") + Math.abs(e);
     }
-    return s.replace(/-/g, MINUS);
+    const frac = (e >= 0 ? ds.slice(e + 1) : "0".repeat(-e - 1) + ds).replace(/0+$/, "");
+    return sign + (e >= 0 ? ds.slice(0, e + 1) : "0") + (frac ? "." + frac : "");
   }
-  const fmt6 = (v) => fmt(v, 6);
+  const fmt6 = (v) => fmt(v);
 
   function pretty(label) {
     // a3 -> a₃, w_1 -> w₁ (as the explainer writes them)
@@ -1076,6 +1078,7 @@
   root.ChainrulePlayer = {
     mount: (el, data, options) => {
       if (el._chainrulePlayer) el._chainrulePlayer.destroy();   // mounting again replaces the player
+      if (data && data.digits) DIGITS = data.digits;   // one number policy per page: chainrule.numfmt's
       const p = new Player(el, revive(data), options);
       el._chainrulePlayer = p;
       players.push(p);

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..errors import InputError
 from ..files import atomic_write
 from .layout import layout_trace
-from .svg import (NOT_YET, PALETTE, GradScale, _grad_of, _route_local, _sign_colour, edge_locals, fmt,
+from .svg import (NOT_YET, PALETTE, GradScale, _grad_of, _route_local, _sign_colour, edge_label, edge_locals,
                   group_lines, node_lines)
 
 __all__ = ["trace_to_png"]
@@ -71,7 +71,7 @@ def trace_to_png(trace, path=None, *, show_locals: bool = True, collapse: bool |
                                alpha=0.55 if dense else 1.0, capstyle="round"))
         if show_locals and not dense and ls is not None and isinstance(ls.local, (int, float)):
             (x0, y0), (x1, y1) = pts[-2], pts[-1]
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 3, "×" + fmt(ls.local, 3), fontsize=11 * PX,
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 3, edge_label(ls.local), fontsize=11 * PX,
                     color=PALETTE["muted"], ha="center", va="baseline",
                     bbox=dict(boxstyle="round,pad=0.15", fc=PALETTE["paper"], ec="none", alpha=0.9))
     for key, b in boxes.items():

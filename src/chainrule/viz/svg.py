@@ -11,10 +11,11 @@ import math
 import re
 from html import escape
 
+from .. import numfmt
 from .layout import GraphView, layout_trace
 
-__all__ = ["trace_to_svg", "value_to_svg", "backward_done", "repr_trace", "fmt", "node_lines", "group_lines", "edge_locals",
-           "expressions", "display_name", "title_line",
+__all__ = ["trace_to_svg", "value_to_svg", "backward_done", "repr_trace", "fmt", "edge_label", "node_lines", "group_lines",
+           "edge_locals", "expressions", "display_name", "title_line",
            "GradScale", "FONT", "PALETTE"]
 
 FONT = ("system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, "
@@ -32,26 +33,21 @@ NOT_YET = "gradients not computed yet"
 # Text of a box
 # --------------------------------------------------------------------------
 
-def fmt(v, digits: int = 4) -> str:
-    """A number for people: 4 significant digits, a real minus sign."""
+EDGE_DIGITS = 3   # the ×multiplier drawn on an edge: short, so it fits on the line
+
+
+def edge_label(local) -> str:
+    """``×0.235``: an edge's local derivative, at most :data:`EDGE_DIGITS` digits."""
+    return "×" + fmt(local, min(EDGE_DIGITS, numfmt.get_digits()))
+
+
+def fmt(v, digits: int | None = None) -> str:
+    """A number in a box: :func:`chainrule.numfmt.fmt` (``?`` when unknown, ``[…]`` for an array)."""
     if v is None:
         return "?"
-    if isinstance(v, str):
-        return v
     if isinstance(v, (list, tuple)):
         return "[…]"
-    v = float(v)
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "∞" if v > 0 else "−∞"
-    if v == 0:
-        return "0"
-    s = f"{v:.{digits}g}"
-    if "e" in s:
-        mant, exp = s.split("e")
-        s = f"{mant}e{int(exp)}"
-    return s.replace("-", "−")
+    return numfmt.fmt(v, digits)
 
 
 def _shape(n) -> str:
@@ -273,16 +269,16 @@ def trace_to_svg(trace, *, show_locals: bool = True, collapse: bool | None = Non
         colour = _sign_colour(flow) if has and ls is not None else PALETTE["line"]
         tip = f"{_label(trace, view, r.src)} → {_label(trace, view, r.dst)}"
         if isinstance(ls, _Flow):
-            tip += f": {ls.count} edges into the group, sending back {fmt(flow, 6)} in total"
+            tip += f": {ls.count} edges into the group, sending back {fmt(flow)} in total"
         elif ls is not None:
-            tip += (f": local derivative {ls.formula} = {fmt(ls.local, 6)}; "
-                    f"gradient sent back {fmt(flow, 6)}")
+            tip += (f": local derivative {ls.formula} = {fmt(ls.local)}; "
+                    f"gradient sent back {fmt(flow)}")
         out.append(f'<path d="{curve(pts)}" fill="none" stroke="{colour}" stroke-width="{width:.2f}" '
                    f'stroke-linecap="round"{opacity}><title>{escape(tip)}</title></path>')
         if show_locals and ls is not None and isinstance(ls.local, (int, float)):
             (x0, y0), (x1, y1) = pts[-2], pts[-1]
             mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-            lab = "×" + fmt(ls.local, 3)
+            lab = edge_label(ls.local)
             wl = len(lab) * 6.6 + 6
             out.append(f'<rect x="{mx - wl / 2:.1f}" y="{my - 8:.1f}" width="{wl:.1f}" height="15" '
                        f'rx="3" fill="{PALETTE["paper"]}" fill-opacity="0.9"/>')

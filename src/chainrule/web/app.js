@@ -14,14 +14,13 @@
     return e;
   };
 
-  // Numbers as a teacher writes them: 42, 0.196612, 1e-07; the server sends "inf"/"nan" for non-finite ones.
+  // Numbers as chainrule.numfmt writes them (the player's fmt: one policy for every view);
+  // the server sends "inf"/"nan" for non-finite ones.
   function fmt(v) {
     if (v === null || v === undefined) return "—";
     if (typeof v === "string") return { inf: "∞", "-inf": "−∞", nan: "NaN" }[v] || v;
     if (Array.isArray(v)) return "[" + v.map(fmt).join(", ") + "]";
-    if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
-    const s = String(Number(v.toPrecision(6)));
-    return s.replace("-", "−");
+    return ChainrulePlayer.fmt(v);
   }
 
   const state = {
