@@ -125,7 +125,7 @@ def test_one_minus_sign_in_human_text(capsys):
     assert f"1 {M} 0.1 · ({M}4) = 1.4" in out and f"(change {M}0.9216)" in out
     code, out, _ = run(capsys, "explain", SIGMOID, *SIGMOID_AT, "--wrt", "w1")
     assert f"1 × ({M}0.756037) = {M}0.756037" in out.replace("\n", " ") or f"({M}0.756037)" in out
-    assert not any(ch.isdigit() and prev == "-" for prev, ch in zip(out, out[1:]))
+    assert not any(ch.isdigit() and prev == "-" for prev, ch in zip(out, out[1:], strict=False))
 
 
 def _widths(text: str) -> int:
@@ -204,7 +204,7 @@ console.log(JSON.stringify(cases.map(([v, d]) => ChainrulePlayer.fmt(num(v), d))
     proc = subprocess.run([NODE, "-"], input=script, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
-    bad = [(v, d, g, fmt(v, d)) for (v, d), g in zip(cases, got) if g != fmt(v, d)]
+    bad = [(v, d, g, fmt(v, d)) for (v, d), g in zip(cases, got, strict=True) if g != fmt(v, d)]
     assert not bad, bad[:10]
     assert len(got) == len(cases) > 3000
 
