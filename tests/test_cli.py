@@ -265,7 +265,10 @@ def test_step_json(capsys):
                        "--params", "w1", "w2", "--json")
     d = json.loads(out)
     assert code == 0
-    assert set(d) == {"output", "lr", "params", "value_before", "grads", "new_values", "value_after"}
+    assert set(d) == {"output", "lr", "params", "value_before", "grads", "new_values", "value_after",
+                      "change", "predicted_change", "raised", "lowered", "overshot", "lower_lr",
+                      "value_after_lower_lr"}
+    assert d["raised"] is False and d["lowered"] is True and d["lower_lr"] is None
     assert d["output"] == "L" and d["lr"] == 0.1 and d["params"] == ["w1", "w2"]
     assert d["value_before"] == pytest.approx(1.69, rel=1e-12)
     assert d["grads"] == pytest.approx({"w1": 1.56, "x": 0.39, "w2": -2.6, "y": 2.6}, rel=1e-12)
@@ -291,7 +294,7 @@ def test_step_text(capsys):
     assert "0.5 − 0.1 · 1.56 = 0.344" in out
     assert "−0.3 − 0.1 · (−2.6) = −0.04" in out
     assert "(not updated)" in out
-    assert "after:  L = 1.0558  (change −0.634203)" in out
+    assert "after:  L = 1.0558  (change −0.634203; first order:" in out
     code, out, _ = run(capsys, "step", RELU, "--at", "x=2", "y=1", "w1=0.5", "w2=-0.3", "--lr", "0.1",
                        "--params", "w1,w2", "--digits", "11")
     assert "after:  L = 1.0557973504" in out
@@ -361,13 +364,15 @@ def shown_tables(out: str) -> tuple[dict, dict]:
     forward = out.split("Forward pass", 1)[1].split("Backward pass", 1)[0]
     backward = out.split("Backward pass", 1)[1]
     values = dict(re.findall(r"^  \d+\s+(\S+)\s.*\s(\S+)$", forward, re.M))
-    grads = dict(re.findall(r"^  \d+\s+(\S+)\s+(-?[\d.]+(?:e[-+]?\d+)?)\s", backward, re.M))
-    return values, grads
+    grads = dict(re.findall(r"^  \d+\s+(\S+)\s+([-−]?[\d.]+(?:e[-+−]?\d+)?)\s", backward, re.M))
+    minus = str.maketrans("−", "-")   # numbers for people are written with U+2212
+    return ({k: v.translate(minus) for k, v in values.items()}, {k: v.translate(minus) for k, v in grads.items()})
 
 
 @pytest.mark.parametrize("name", ["sigmoid_net", "sigmoid_bce", "chain_practice", "vanishing", "quadratic_2d"])
-def test_lesson_show_others(capsys, name):
+def test_lesson_show_others(capsys, monkeypatch, name):
     from chainrule.lab.lessons import LESSONS
+    monkeypatch.setenv("COLUMNS", "300")   # one line per table row
     lesson = LESSONS[name]
     code, out, err = run(capsys, "lesson", "show", name)
     assert code == 0 and err == "" and "Backward pass" in out

@@ -122,7 +122,7 @@ def test_digits_on_the_command_line(capsys, monkeypatch):
 def test_one_minus_sign_in_human_text(capsys):
     code, out, _ = run(capsys, "step", "L = (w*x - y)**2", "--at", "w=1", "x=2", "y=3", "--lr", "0.1")
     assert code == 0 and "-" not in out.replace("--", "")
-    assert f"1 {M} 0.1 · ({M}4) = 1.4" in out and f"(change {M}0.9216)" in out
+    assert f"1 {M} 0.1 · ({M}4) = 1.4" in out and f"(change {M}0.9216;" in out
     code, out, _ = run(capsys, "explain", SIGMOID, *SIGMOID_AT, "--wrt", "w1")
     assert f"1 × ({M}0.756037) = {M}0.756037" in out.replace("\n", " ") or f"({M}0.756037)" in out
     assert not any(ch.isdigit() and prev == "-" for prev, ch in zip(out, out[1:], strict=False))

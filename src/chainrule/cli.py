@@ -272,6 +272,7 @@ def _parse_lr(text: str) -> float:
 
 def cmd_step(args) -> int:
     from .lang import gradient_step, parse
+    from .steps import review_step
 
     lr = _parse_lr(args.lr)
     program = parse(read_program(args.program))
@@ -291,15 +292,17 @@ def cmd_step(args) -> int:
     if stuck:    # no learning rate helps: the slope itself is undefined
         return _no_step(args.json, lr, params or list(program.inputs), before, grads, stuck, warnings)
     s = gradient_step(program, values, lr, params)
+    review = review_step(s)
     status = EXIT_NONFINITE if warnings else 0
     if args.json:
         obj = {"output": out, "lr": s.lr, "params": list(s.params),
                "value_before": json_number(s.before.value),
                "grads": {n: json_number(g) for n, g in s.grads.items()},
                "new_values": {n: json_number(v) for n, v in s.new_values.items()},
-               "value_after": None if s.after is None else json_number(s.after.value)}
-        if warnings:
-            obj["warnings"] = warnings
+               "value_after": None if s.after is None else json_number(s.after.value),
+               **_jsonable(review.to_dict())}
+        if warnings or review.warning():
+            obj["warnings"] = warnings + ([review.warning()] if review.warning() else [])
         if s.after_error:
             obj["error_after"] = s.after_error
         _print_json(obj)
@@ -316,9 +319,12 @@ def cmd_step(args) -> int:
         lines.append(f"after:  {out} is undefined at the new values ({s.after_error})")
     else:
         change = s.after.value - s.before.value
-        lines.append(f"after:  {out} = {fmt(s.after.value)}  (change {signed(change)})")
+        lines.append(f"after:  {out} = {fmt(s.after.value)}  (change {signed(change)}; first order: "
+                     f"{review.prediction()})")
+    lines += ["", *(f"warning: {w}" for w in review.sentences())] if review.failed else []
     _print_lines(lines)
     return status
+
 
 def _no_step(as_json: bool, lr: float, params, before, grads, stuck, warnings) -> int:
     """``step`` when a parameter's gradient is inf or nan: the gradients, why, and no step."""
@@ -375,6 +381,7 @@ def lesson_text(lesson) -> str:
     """A lesson as plain text: what it shows, the program, the whole pass, its chains and step."""
     from .explain import render_text
     from .lab.lessons import naive_recursive_grads
+    from .steps import review_step
 
     parts = [f"{lesson.name}: {lesson.title}", f"seed {lesson.seed}: {lesson.seed_title}" if lesson.seed
              else "chainrule's own lesson (why backward walks a topological order)"]
@@ -401,8 +408,11 @@ def lesson_text(lesson) -> str:
         lines = [f"  {p} ← {fmt(step.before.inputs[p].data)} − {fmt(step.lr)} · {factor(step.grads[p])} "
                  f"= {fmt(step.new_values[p])}" for p in step.params]
         after = fmt(step.after.value) if step.after is not None else f"undefined ({step.after_error})"
-        parts.append(f"one gradient-descent step (lr {fmt(step.lr)}):\n" + "\n".join(lines)
-                     + f"\n  {out} before the step: {fmt(step.before.value)}, after: {after}")
+        review = review_step(step)
+        lines += [f"  {out} before the step: {fmt(step.before.value)}, after: {after}",
+                  f"  first order: {review.prediction()}"]
+        lines += [f"  warning: {w}" for w in review.sentences()]
+        parts.append(f"one gradient-descent step (lr {fmt(step.lr)}):\n" + "\n".join(lines))
     if lesson.wrong_grads:
         fresh = lesson.run()
         naive = naive_recursive_grads(fresh.output)

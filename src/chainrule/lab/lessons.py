@@ -81,6 +81,29 @@ class Lesson:
     steps: tuple[PlayerStep, ...] = ()
     wrong_grads: dict[str, float] = field(default_factory=dict)  # what naive recursion gives (reuse)
     reference: str | None = None      # its entry in shared/reference/seed_examples.json
+    # comparisons over the lesson's numbers that its words rely on ("after_C > C"): see lab.claims
+    claims: tuple[str, ...] = ()
+    # intro and note as written, with their {expr} fields; intro and note hold them filled in
+    sources: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        from .claims import lesson_numbers, render
+
+        self.sources.update(intro=self.intro, note=self.note)
+        if "{" not in self.intro + self.note:
+            return
+        try:
+            numbers = lesson_numbers(self)
+            object.__setattr__(self, "intro", render(self.intro, numbers))
+            object.__setattr__(self, "note", render(self.note, numbers))
+        except Exception as e:  # noqa: BLE001 - shown by check(), which fails this lesson with the reason
+            self.sources["error"] = f"{type(e).__name__}: {e}"
+
+    def prose(self) -> dict[str, str]:
+        """Every text of the lesson as written (``{expr}`` fields unfilled): intro, note, player steps."""
+        texts = {"intro": self.sources["intro"], "note": self.sources["note"]}
+        texts.update({f"step {i}": f"{st.title}: {st.shows}" for i, st in enumerate(self.steps, 1)})
+        return {k: v for k, v in texts.items() if v}
 
     @cached_property
     def parsed(self) -> Program:
@@ -127,7 +150,11 @@ _LESSONS = [
         intro="No squish: a1 = w1·a0, a2 = w2·a1, a3 = w3·a2, cost C = (a3 − y)². "
               "∂C/∂w1 is a product of four factors: ∂C/∂a3 = 2(a3 − y) = 2 (the output's desire), "
               "∂a3/∂a2 = w3 = 0.5, ∂a2/∂a1 = w2 = 3 and ∂a1/∂w1 = a0 = 1: 2 · 0.5 · 3 · 1 = 3.",
-        note="Every weight's chain starts with the same factor ∂C/∂a3 = 2: running backward computes it once.",
+        note="Every weight's chain starts with the same factor ∂C/∂a3 = 2: running backward computes it once. "
+             "Stepping all three weights at lr {lr} overshoots, though: C goes from {C} to {after_C} "
+             "(to first order the step would change it by {predicted_change}); at lr {lower_lr} "
+             "the same step lowers C to {lower_after}.",
+        claims=("after_C > C", "predicted_change < 0", "lower_after < C"),
         reference="chain_1neuron_per_layer_A",
     ),
     Lesson(
@@ -143,7 +170,16 @@ _LESSONS = [
         intro="Same network, new numbers. Forward: a1 = 1, a2 = 2, a3 = 4, C = (4 − 3)² = 1. "
               "∂C/∂w1 = 2 · 2 · 2 · 1 = 8; ∂C/∂w3 = 2 · a2 = 4 shares the first factor 2. "
               "One gradient-descent step on w1 at learning rate 0.1: 1 − 0.1·8 = 0.2.",
-        note="The slope was positive, so the step lowered w1, which lowers the cost.",
+        note="The slope ∂C/∂w1 = 8 was positive, so the step lowered w1 (from {w1} to {new_w1}). But it "
+             "does not lower the cost: C goes from {C} to {after_C}. To first order a step changes C by "
+             "−lr·|∇C|², here −{lr} · {grad_sq} = {predicted_change}, a fall larger than C itself: "
+             "lr {lr} is far too large for that straight-line picture. The step moves a3 from {a3} to "
+             "{after_a3}, past the target y = 3: it overshoots (along the step the slope turns from "
+             "{-grad_sq} to {slope_after}). A smaller step works: at lr {lower_lr}, C falls to "
+             "{lower_after}. (The seed's answer says this step nudges the cost down; its own numbers "
+             "say otherwise.)",
+        claims=("new_w1 < w1", "after_C > C", "predicted_change < -C", "a3 > y", "after_a3 < y",
+                "slope_after > 0", "lower_after < C"),
         reference="chain_1neuron_per_layer_B",
     ),
     Lesson(
@@ -155,10 +191,14 @@ _LESSONS = [
         grads={"h5": 0.03125, "x": 0.0009765625, "h9": 0.5},
         wrt=("x", "h5"),
         chains={"h5": (0.5,) * 5, "x": (0.5,) * 10},
-        intro="Along one backward chain every factor is 0.5. Five factors: 0.5⁵ = 1/32 = 0.03125, "
-              "about thirty times weaker than one factor from the output (0.5). Ten factors: "
-              "0.5¹⁰ ≈ 0.001. Front layers of a deep network receive almost no signal.",
-        note="That is the vanishing gradient problem: many small rates multiplied along a long chain.",
+        intro="Along one backward chain every factor is 0.5. Five factors: 0.5⁵ = 1/32 = 0.03125, about "
+              "0.03 of the output's own signal, and {d_h9 / d_h5} times weaker than a weight one factor "
+              "from the output (0.5¹ = 0.5). Ten factors: 0.5¹⁰ ≈ 0.001. Front layers of a deep network "
+              "receive almost no signal.",
+        note="That is the vanishing gradient problem: many small rates multiplied along a long chain. "
+             "(The seed says thirty times weaker than a weight one factor away; that ratio is "
+             "{d_h9 / d_h5}: 32 is the ratio to the output's own signal, 1.)",
+        claims=("d_h9 / d_h5 == 16", "d_h10 / d_h5 == 32", "d_h5 ≈ 0.03"),
         reference="powers_of_half",
     ),
     Lesson(
@@ -196,6 +236,7 @@ _LESSONS = [
               "Backward: dL/dh = 2h = 14; dL/dz = dL/db = 14 × 1 = 14; dL/dw = 14 × 3 = 42; "
               "dL/dx = 14 × 2 = 28.",
         note="w gets 3× more blame than b.",
+        claims=("d_w == 3 * d_b",),
         reference="linear_squared",
     ),
     Lesson(
@@ -212,7 +253,9 @@ _LESSONS = [
         intro="x = 2, target y = 1. Forward: z1 = 0.5 × 2 = 1, a1 = ReLU(1) = 1, z2 = −0.3 × 1 = −0.3, "
               "L = (−0.3 − 1)² = 1.69. Backward: dL/dz2 = 2(−1.3) = −2.6, dL/dw2 = −2.6 × 1 = −2.6, "
               "dL/da1 = −2.6 × −0.3 = 0.78, ReLU passes it (grad 1), dL/dw1 = 0.78 × 2 = 1.56.",
-        note="w2's gradient is negative, so the step raises it (−0.3 → −0.04), moving the output toward y = 1.",
+        note="w2's gradient is negative, so the step raises it (−0.3 → −0.04), moving the output toward y = 1: "
+             "z2 goes from {z2} to {after_z2} and the loss falls from {L} to {after_L}.",
+        claims=("d_w2 < 0", "new_w2 > w2", "abs(after_z2 - y) < abs(z2 - y)", "after_L < L"),
         reference="two_layer_relu",
     ),
     Lesson(
@@ -431,9 +474,45 @@ def check(lesson: Lesson) -> CheckResult:
             naive = naive_recursive_grads(fresh.output)
             for name, want in lesson.wrong_grads.items():
                 c.compare(f"naive recursion's ∂{lesson.output}/∂{name}", naive[fresh.values[name]], want)
+        _check_words(c, lesson)
     except Exception as e:  # a lesson that cannot even run is a failed check, with the reason
         c.fail(f"{type(e).__name__}: {e}")
     return c.result
+
+
+def _check_words(c: _Checker, lesson: Lesson) -> None:
+    """The lesson's words against its numbers: claims, equations in the prose, what the step did."""
+    from ..steps import review_step
+    from .claims import check_claim, check_prose, lesson_numbers, render, unbacked_step_sentences
+
+    out = lesson.output
+    if "error" in lesson.sources:
+        c.fail(f"the lesson's text cannot be filled in: {lesson.sources['error']}")
+    numbers = lesson_numbers(lesson)
+    for claim in lesson.claims:
+        c.result.checked += 1
+        problem = check_claim(claim, numbers)
+        if problem:
+            c.fail(problem)
+    for where, text in lesson.prose().items():
+        try:
+            render(text, numbers)
+        except Exception as e:  # noqa: BLE001 - a field that cannot be computed is the lesson's fault
+            c.fail(f"{where}: cannot fill in the text: {e}")
+        checked, problems = check_prose(text, numbers, out)
+        c.result.checked += checked
+        for problem in problems:
+            c.fail(f"{where}: {problem}")
+        for sentence in unbacked_step_sentences(text, out, lesson.claims):
+            c.fail(f"{where} says \"{sentence}\" but the lesson makes no claim about {out} after the step "
+                   f"that chainrule can check (add one, e.g. 'after_{out} < {out}')")
+    step = lesson.step()
+    if step is not None:
+        review = review_step(step)
+        if review.failed and not any(f"after_{out}" in claim for claim in lesson.claims):
+            after = "no value" if review.after is None else fmt(review.after)
+            c.fail(f"the lesson's step does not lower {out} ({fmt(review.before)} → {after}) and the lesson "
+                   f"does not say so: add the claim 'after_{out} > {out}' and words that explain it")
 
 
 def _check_chains(c: _Checker, lesson: Lesson, run: Run) -> None:
