@@ -7,6 +7,8 @@ trace's warnings. Every number shown is a recorded one.
 """
 from __future__ import annotations
 
+import math
+
 from ..numfmt import factor, fmt, product
 from ..textfmt import fit_lines, text_table
 from .chains import is_num, pretty
