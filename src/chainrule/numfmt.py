@@ -20,8 +20,8 @@ same algorithm, checked against this one in node by the tests):
 * **Negative factors are bracketed** in a product: ``−2.6 · (−0.3)``
   (:func:`factor`, :func:`product`); the first factor needs no brackets.
 * Whole numbers of type ``int`` are written exactly; ``None`` is ``—``;
-  non-finite values are ``∞``, ``−∞`` and ``NaN`` (``inf``, ``-inf``, ``nan``
-  with ``ascii=True``); negative zero is ``0``.
+  non-finite values are ``inf``, ``−inf`` and ``nan`` (the words Python and the
+  warnings use; ``-inf`` with ``ascii=True``); negative zero is ``0``.
 
 Terminal widths (:func:`terminal_width`, :func:`text_width`) live here too:
 tables fit ``shutil.get_terminal_size()``, i.e. ``COLUMNS`` if set, else the
@@ -139,7 +139,7 @@ def fmt(x, digits: int | None = None, *, ascii: bool = False) -> str:
     """``x`` for people: ``digits`` significant digits (default: :func:`get_digits`).
 
     ``ascii=True`` writes ``-`` instead of ``−`` and ``inf``/``nan`` instead of
-    ``∞``/``NaN``: for text a program or a Python prompt reads back.
+    ``−inf``: for text a program or a Python prompt reads back.
     Lists and tuples of up to six numbers are written out, longer ones counted.
     """
     minus = "-" if ascii else MINUS
@@ -157,9 +157,9 @@ def fmt(x, digits: int | None = None, *, ascii: bool = False) -> str:
     if isinstance(x, Real):
         v = float(x)
         if math.isnan(v):
-            return "nan" if ascii else "NaN"
+            return "nan"
         if math.isinf(v):
-            return ("inf" if ascii else "∞") if v > 0 else (minus + ("inf" if ascii else "∞"))
+            return "inf" if v > 0 else minus + "inf"
         return _finite(v, check_digits(digits) if digits is not None else _digits, minus)
     if hasattr(x, "tolist") and not isinstance(x, (list, tuple)):
         x = x.tolist()
@@ -217,7 +217,7 @@ def product(values, sep: str = " · ", digits: int | None = None) -> str:
 def signed(x, digits: int | None = None) -> str:
     """A change, with its sign always written: ``+0.3``, ``−3.84``, ``0``."""
     s = fmt(x, digits)
-    return s if s.startswith(MINUS) or s in ("0", "NaN") else "+" + s
+    return s if s.startswith(MINUS) or s in ("0", "nan") else "+" + s
 
 
 # --------------------------------------------------------------------------

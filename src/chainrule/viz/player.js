@@ -25,8 +25,8 @@
   function fmt(v, digits) {
     if (v === null || v === undefined) return "?";
     if (typeof v !== "number") return Array.isArray(v) ? "[…]" : String(v);
-    if (Number.isNaN(v)) return "NaN";
-    if (!Number.isFinite(v)) return v > 0 ? "∞" : MINUS + "∞";
+    if (Number.isNaN(v)) return "nan";
+    if (!Number.isFinite(v)) return v > 0 ? "inf" : MINUS + "inf";
     if (v === 0) return "0";
     const p = Math.min(Math.max(Math.round(digits || DIGITS), 1), 17);
     const [m, ex] = Math.abs(v).toExponential(p - 1).split("e");

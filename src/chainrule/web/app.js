@@ -18,7 +18,7 @@
   // the server sends "inf"/"nan" for non-finite ones.
   function fmt(v) {
     if (v === null || v === undefined) return "—";
-    if (typeof v === "string") return { inf: "∞", "-inf": "−∞", nan: "NaN" }[v] || v;
+    if (typeof v === "string") return { "-inf": "−inf" }[v] || v;
     if (Array.isArray(v)) return "[" + v.map(fmt).join(", ") + "]";
     return ChainrulePlayer.fmt(v);
   }
