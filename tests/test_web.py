@@ -343,6 +343,263 @@ def test_bad_content_length_header(client):
 
 
 # --------------------------------------------------------------------------
+# hostile requests: every one a 4xx with a JSON message, never a 5xx
+# --------------------------------------------------------------------------
+
+def _raw(client, method, path, raw=b"", content_type="application/json"):
+    headers = {"Content-Type": content_type} if content_type else {}
+    return client.request(method, path, content=raw, headers=headers)
+
+
+SURROGATE_BODIES = [   # "\ud800" (and friends) as JSON escapes: valid JSON, no UTF-8 form
+    b'{"program": "L = x", "at": {"\\ud800": 1}}',
+    b'{"program": "L = \\ud800", "at": {"x": 1}}',
+    b'{"program": "L = x", "at": {"x": 1}, "wrt": ["\\udfff"]}',
+    b'{"program": "L = x", "at": {"x": 1}, "lesson": "\\ud800"}',
+    b'{"program": "L = x", "at": {"x": "\\ud800"}}',
+    b'{"\\ud800": 1, "program": "L = x"}',
+    b'{"program": "L = x", "at": {"x": 1}, "lr": "\\ud800", "params": ["\\ud83d"]}',
+]
+
+
+@pytest.mark.parametrize("path", ["/api/explain", "/api/step", "/api/parse"])
+@pytest.mark.parametrize("raw", SURROGATE_BODIES, ids=[f"surrogate{i}" for i in range(len(SURROGATE_BODIES))])
+def test_lone_surrogates_are_400_with_a_message(client, path, raw):
+    r = _raw(client, "POST", path, raw)
+    assert r.status_code == 400, r.text
+    assert "lone surrogate" in r.json()["error"] and "\\u" in r.json()["error"]
+
+
+def test_surrogate_pair_is_one_character_and_fine(client):
+    # "\ud83d\ude00" is one emoji: a program comment may hold it
+    r = _raw(client, "POST", "/api/parse", b'{"program": "L = x  # \\ud83d\\ude00"}')
+    assert r.status_code == 200 and r.json()["inputs"] == ["x"]
+
+
+def test_reply_that_quotes_a_surrogate_is_still_json():
+    from chainrule.web.app import to_json
+    data = json.loads(to_json({"error": "no variable named '\ud800'"}))
+    assert data == {"error": "no variable named '\ud800'"}
+
+
+HOSTILE = [   # (method, path, raw body, content type) -> a 4xx with {"error": ...}
+    ("POST", "/api/explain", b"{", "application/json"),
+    ("POST", "/api/explain", b'{"program": "L = x", "at": {"x": 1}}', "text/plain"),
+    ("POST", "/api/explain", b"program=L+%3D+x", "application/x-www-form-urlencoded"),
+    ("POST", "/api/step", b'{"program": "L = x"}', "multipart/form-data; boundary=x"),
+    ("POST", "/api/explain", b'{"program": "L = x", "at": {"x": 1e999}}', "application/json"),
+    ("POST", "/api/explain", b'{"program": "L = x", "at": {"x": -1e999}}', "application/json"),
+    ("POST", "/api/explain", b'{"program": "L = x", "at": {"x": ' + b"7" * 4000 + b"}}", "application/json"),
+    ("POST", "/api/step", b'{"program": "L = x**2", "at": {"x": 1}, "lr": ' + b"9" * 400 + b"}", "application/json"),
+    ("POST", "/api/explain", b'{"program": "L = ' + b"9" * 5000 + b'*x", "at": {"x": 1}}', "application/json"),
+    ("POST", "/api/explain", b'{"program": "L = x", "at": ' + b'{"a": ' * 40 + b"1" + b"}" * 41, "application/json"),
+    ("POST", "/api/explain", b"[" * 500 + b"]" * 500, "application/json"),
+    ("POST", "/api/explain", b'{"program": "L = x", "at": {"x": 1}, "wrt": ' + b"[" * 100 + b"]" * 100 + b"}",
+     "application/json"),
+    ("POST", "/api/explain", b'{"program": {"program": "L = x"}, "at": {"x": 1}}', "application/json"),
+    ("POST", "/api/explain", b'{"program": "L = x", "at": {"x": [1, 2]}}', "application/json"),
+    ("POST", "/api/step", b'{"program": "L = x", "at": {"x": 1}, "lr": [0.1]}', "application/json"),
+    ("POST", "/api/step", b'{"program": "L = x", "at": {"x": 1}, "params": {"x": 1}}', "application/json"),
+    ("POST", "/api/explain", b'{"program": "L = x", "at": {"x": 1}}' + b" " * (70 * 1024), "application/json"),
+    ("POST", "/api/explain", b"\xef\xbb\xbf\xff", "application/json"),
+    ("PUT", "/api/explain", b"{}", "application/json"),
+    ("DELETE", "/api/step", b"", None),
+    ("PATCH", "/api/lessons", b"", None),
+    ("GET", "/api/parse", b"", None),
+    ("POST", "/api/lessons/chain", b"{}", "application/json"),
+    ("GET", "/api/lessons/%ED%A0%80", b"", None),
+    ("GET", "/api/lessons/" + "x" * 3000, b"", None),
+    ("GET", "/../../etc/passwd", b"", None),
+]
+
+
+@pytest.mark.parametrize("method, path, raw, ctype", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
+def test_hostile_requests_get_a_4xx_and_a_message(client, method, path, raw, ctype):
+    r = _raw(client, method, path, raw, ctype)
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    assert r.headers["content-type"].startswith("application/json")
+    message = r.json()["error"]
+    assert isinstance(message, str) and 10 < len(message) < 600
+
+
+def test_wrong_content_type_is_415_naming_it(client):
+    r = _raw(client, "POST", "/api/explain", b'{"program": "L = x", "at": {"x": 1}}', "text/plain")
+    assert r.status_code == 415 and "application/json" in r.json()["error"] and "text/plain" in r.json()["error"]
+    ok = _raw(client, "POST", "/api/explain", b'{"program": "L = x", "at": {"x": 1}}', "application/json; charset=utf-8")
+    assert ok.status_code == 200
+
+
+def test_deep_nesting_is_refused_before_any_work(client):
+    r = _raw(client, "POST", "/api/explain", b'{"program": "L = x", "at": {"x": 1}, "lesson": ' + b"[" * 200 + b"]" * 200
+             + b"}")
+    assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
+
+
+def _guarded_client(monkeypatch, exc):
+    def broken(body):
+        raise exc
+    monkeypatch.setattr(api, "explain_payload", broken)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return TestClient(create_app(cache_entries=0))   # raise_server_exceptions: a 500 would raise here
+
+
+@pytest.mark.parametrize("exc, words", [
+    (RecursionError("maximum recursion depth exceeded"), ["nested too deeply"]),
+    (MemoryError(), ["more memory"]),
+    (OverflowError("intermediate overflow in fsum"), ["overflowed", "fsum"]),
+])
+def test_resource_errors_from_a_program_are_422_and_one_log_line(monkeypatch, caplog, exc, words):
+    c = _guarded_client(monkeypatch, exc)
+    with caplog.at_level("WARNING", logger="chainrule.web"):
+        r = explain(c, SQUARE, {"x": 2})
+    assert r.status_code == 422 and all(w in r.json()["error"] for w in words), r.text
+    assert len(caplog.records) == 1 and "\n" not in caplog.records[0].getMessage()
+    assert caplog.records[0].exc_info is None                # a line, not a traceback
+
+
+def test_a_real_bug_is_one_json_500_logged_once(monkeypatch, caplog):
+    c = _guarded_client(monkeypatch, KeyError("oops"))
+    with caplog.at_level("WARNING"):
+        r = explain(c, SQUARE, {"x": 2})      # TestClient re-raises anything that reaches Starlette's handler
+        again = explain(c, SQUARE, {"x": 3})
+    assert r.status_code == 500 and "KeyError" in r.json()["error"] and "bug" in r.json()["error"]
+    assert again.status_code == 500
+    records = [rec for rec in caplog.records if rec.levelname in ("ERROR", "WARNING")]
+    assert len(records) == 2 and all(rec.name == "chainrule.web" for rec in records)
+
+
+def test_client_disconnect_is_not_an_internal_error(caplog):
+    app = create_app(cache_entries=0)
+    sent = []
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/explain", "raw_path": b"/api/explain",
+             "query_string": b"", "root_path": "", "scheme": "http", "server": ("127.0.0.1", 8000),
+             "client": ("127.0.0.1", 5000), "http_version": "1.1", "asgi": {"version": "3.0"},
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
+                         (b"content-length", b"40")]}
+    with caplog.at_level("DEBUG"):
+        asyncio.run(app(scope, receive, send))
+    assert not [r for r in caplog.records if r.levelno >= 30], [r.getMessage() for r in caplog.records]
+    assert not any(m.get("status", 0) >= 500 for m in sent)
+
+
+# --------------------------------------------------------------------------
+# the Host header: DNS-rebinding protection
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("host, ok", [
+    ("127.0.0.1:8000", True), ("localhost", True), ("LOCALHOST:1", True), ("[::1]:8000", True),
+    ("evil.example", False), ("evil.example:8000", False), ("127.0.0.1.evil.example", False),
+    ("", False), ("[::1", False), ("localhost:abc", False), ("::1", False),
+])
+def test_host_header_must_name_this_server(host, ok):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = TestClient(create_app(cache_entries=0, allowed_hosts=["localhost", "127.0.0.1", "::1"]))
+    r = c.get("/api/lessons", headers={"Host": host})
+    if ok:
+        assert r.status_code == 200, r.text
+    else:
+        assert r.status_code == 400 and "--allow-host" in r.json()["error"], r.text
+
+
+def test_allow_host_widens_the_names():
+    assert commands.allowed_hosts("127.0.0.1", []) == ["localhost", "127.0.0.1", "::1"]
+    assert commands.allowed_hosts("0.0.0.0", ["Box.Example.org", "*.lab.org"])[-2:] == ["box.example.org",
+                                                                                         "*.lab.org"]
+    assert "10.1.2.3" in commands.allowed_hosts("10.1.2.3", [])
+    for bad in ("*evil", "a*b", "", "host:port", "x.*.org"):
+        with pytest.raises(InputError, match="--allow-host"):
+            commands.allowed_hosts("127.0.0.1", [bad])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = TestClient(create_app(cache_entries=0, allowed_hosts=commands.allowed_hosts("127.0.0.1", ["*.lab.org"])))
+    assert c.get("/api/lessons", headers={"Host": "pc7.lab.org:8000"}).status_code == 200
+    assert c.get("/api/lessons", headers={"Host": "lab.org.evil"}).status_code == 400
+    anyone = TestClient(create_app(cache_entries=0, allowed_hosts=["*"]))
+    assert anyone.get("/api/lessons", headers={"Host": "whatever"}).status_code == 200
+
+
+# --------------------------------------------------------------------------
+# work and answer size follow the request
+# --------------------------------------------------------------------------
+
+def _wide_program(inputs=199, statements=300):
+    lines = ["a0 = x0"] + [f"a{i} = a{i - 1}*x{i % inputs} + x{(i * 7) % inputs}" for i in range(1, statements)]
+    return "\n".join(lines + [f"L = a{statements - 1}"]), {f"x{i}": 0.5 for i in range(inputs)}
+
+
+def test_many_inputs_get_a_few_chains_and_no_drawing(client):
+    # the issue's request: 300 statements, 199 inputs (it returned 30 MB and took seconds of CPU)
+    program, at = _wide_program()
+    r = explain(client, program, at)
+    assert r.status_code == 200, r.text[:300]
+    d = r.json()
+    assert len(d["grads"]) == 199                                       # every gradient: cheap and small
+    chains = d["explanation"]["chains"]
+    assert len(chains) == api.DEFAULT_CHAINS and len(d["chains"]) == api.DEFAULT_CHAINS
+    assert any("12 of the 199 inputs" in n and "wrt" in n for n in d["explanation"]["notes"])
+    assert all(len(c["paths"]) <= api.MAX_PATHS for c in chains)
+    assert d["player"] is None and "too many to draw" in d["player_note"]
+    assert len(r.content) < 4_000_000
+    one = explain(client, program, at, wrt=["x5"]).json()               # what was asked, and only that
+    assert [c["wrt"] for c in one["explanation"]["chains"]] == ["x5"] and list(one["chains"]) == ["x5"]
+
+
+def test_answer_over_the_size_cap_is_a_clear_422():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = TestClient(create_app(cache_entries=0, max_response=20_000))
+    program, at = _wide_program(30, 60)
+    r = explain(c, program, at)
+    assert r.status_code == 422 and "MB" in r.json()["error"] and "wrt" in r.json()["error"], r.text[:300]
+
+
+def test_slow_drawing_is_left_out_not_the_answer(monkeypatch):
+    monkeypatch.setattr(api, "PLAYER_SECONDS", 0.05)
+    viz = pytest.importorskip("chainrule.viz.html")
+    real = viz.player_data
+
+    def slow(*a, **k):
+        while True:   # a layout that never ends
+            pass
+    monkeypatch.setattr(viz, "player_data", slow)
+    d = api.explain_payload({"program": SQUARE, "at": {"x": 2}})
+    assert d["player"] is None and "to lay out" in d["player_note"] and d["value"] == 49
+    monkeypatch.setattr(viz, "player_data", real)
+
+
+def test_cache_is_bounded_in_bytes():
+    from chainrule.web.app import ResponseCache
+    cache = ResponseCache(max_bytes=100_000)
+    for i in range(200):
+        key = cache.key("/api/explain", {"program": "x" * 5000, "i": i})   # big requests: small keys
+        assert len(key) == 32
+        cache.put(key, b"y" * 5000)
+    assert cache.size <= 100_000 and len(cache.data) == cache.size // cache.cost(key, b"y" * 5000)
+    assert sum(len(k) + len(v) for k, v in cache.data.items()) <= 100_000
+    cache.put(b"k" * 32, b"z" * 20_000)            # over an eighth of the cache: not kept
+    assert b"k" * 32 not in cache.data
+    assert not ResponseCache(max_bytes=0).enabled and not ResponseCache(entries=0).enabled
+
+
+def test_cache_size_setting(monkeypatch):
+    from chainrule.web.app import cache_bytes_from_env
+    monkeypatch.setenv("CHAINRULE_WEB_CACHE_MB", "3")
+    assert cache_bytes_from_env() == 3 * 1024 * 1024
+    monkeypatch.setenv("CHAINRULE_WEB_CACHE_MB", "lots")
+    with pytest.raises(InputError, match="CHAINRULE_WEB_CACHE_MB"):
+        cache_bytes_from_env()
+
+
+# --------------------------------------------------------------------------
 # no request hangs: the compute budget and the bounded queue
 # --------------------------------------------------------------------------
 
@@ -361,6 +618,47 @@ def test_slow_compute_gets_a_422_and_frees_its_slot():
         if r.status_code == 200:
             break
     assert r.status_code == 200 and r.json()["value"] == 49
+
+
+def test_budget_stops_the_computation_itself():
+    # The work never ends by itself: the old runner stopped waiting but kept the slot (and a core)
+    # forever, so the next request waited for a slot until its 503. Now the worker is stopped.
+    compute = Compute(slots=1, queue_wait=3.0, budget=0.2)
+    spins = []
+
+    def forever():
+        while True:
+            spins.append(1)
+            del spins[:]
+            try:
+                sum(range(100))
+            except Exception:   # the engine's own handlers cannot swallow the stop
+                pass
+
+    async def scenario():
+        with pytest.raises(api.ApiError) as e:
+            await compute(forever)
+        return e.value, await compute(lambda: "next")
+
+    err, after = asyncio.run(scenario())
+    compute.close()
+    assert err.status == 422 and "took more than 0.2 s" in err.message
+    assert after == "next"
+
+
+def test_budget_is_per_request_and_nests():
+    from chainrule.web.budget import OverBudget, limit
+    with limit(5.0) as outer:
+        with limit(0.05) as inner:
+            while True:
+                pass
+        x = sum(range(1000))          # the outer work goes on
+    assert inner.expired and not outer.expired and x == 499500
+    with limit(0.01) as quick:
+        pass
+    time.sleep(0.05)                  # an unexpired limit leaves nothing pending behind it
+    assert not quick.expired
+    assert issubclass(OverBudget, BaseException) and not issubclass(OverBudget, Exception)
 
 
 def test_full_queue_answers_503_quickly():
@@ -499,6 +797,172 @@ def test_cli_knows_serve(capsys):
     except SystemExit as e:
         code = e.code
     assert code in (0, None) and "--host" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------
+# a real server (uvicorn in a subprocess, real sockets): connections and time are bounded
+# --------------------------------------------------------------------------
+
+REQUEST_TIMEOUT = 1.5
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    """``chainrule serve`` started as a user would, with the common 1,024-descriptor soft limit."""
+    import os
+    import re
+    import resource
+    import signal
+    import subprocess
+
+    pytest.importorskip("uvicorn")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1400:
+        pytest.skip(f"the hard limit on open files is {hard}: too low to hold 1,100 connections")
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < 4096:   # this test process holds the idle connections
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+
+    def small_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+
+    env = dict(os.environ, CHAINRULE_WEB_REQUEST_TIMEOUT=str(REQUEST_TIMEOUT))
+    proc = subprocess.Popen([sys.executable, "-m", "chainrule", "serve", "--port", "0"], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=small_limit, start_new_session=True)
+    first = proc.stderr.readline().decode()
+    found = re.search(r":(\d+)/", first)
+    if not found:
+        proc.kill()
+        pytest.fail(f"the server did not start: {first}{proc.stderr.read().decode()}")
+    port = int(found.group(1))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if _http(port, _get("/api/lessons", port))[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    yield port, proc
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _get(path, port, host=None):
+    return f"GET {path} HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\n\r\n".encode()
+
+
+def _post(path, body: bytes, port, length=None):
+    return (f"POST {path} HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\n\r\n").encode() + body
+
+
+def _http(port, raw: bytes, *, drip: float = 0.0, wait: float = 15.0):
+    """Send ``raw`` (one byte per ``drip`` seconds if set); return (status, body, seconds until it ended)."""
+    import socket
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
+        try:
+            if drip:
+                for b in raw:
+                    s.sendall(bytes([b]))
+                    time.sleep(drip)
+            else:
+                s.sendall(raw)
+        except OSError:   # closed on us while sending: read what it said
+            pass
+        data = b""
+        while True:
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep:
+                length = [int(v) for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n")[1:])
+                          if k.strip().lower() == b"content-length"]
+                if length and len(body) >= length[0]:
+                    break
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                break
+            data += chunk
+    status = int(data[9:12]) if data.startswith(b"HTTP/1.1 ") else None
+    return status, data.partition(b"\r\n\r\n")[2], time.monotonic() - t0
+
+
+VALID = json.dumps({"program": SQUARE, "at": {"x": 2}}).encode()
+
+
+def test_live_valid_request(live_server):
+    port, _ = live_server
+    status, body, _ = _http(port, _post("/api/explain", VALID, port))
+    assert status == 200 and json.loads(body)["value"] == 49
+
+
+def test_live_request_line_with_no_end_is_cut_off(live_server):
+    port, _ = live_server
+    status, body, took = _http(port, b"GET /api/lessons HTTP/1.1\r\nHost: localhost")
+    assert status == 408 and "not complete within" in json.loads(body)["error"]
+    assert took < 10   # held open forever before
+
+
+def test_live_body_shorter_than_its_length_is_cut_off(live_server):
+    port, _ = live_server
+    status, body, _ = _http(port, _post("/api/explain", VALID, port, length=len(VALID) + 50))
+    assert status == 408 and "not complete" in json.loads(body)["error"]
+
+
+def test_live_slow_drip_is_cut_off_at_the_timeout(live_server):
+    port, _ = live_server
+    # one byte every 0.2 s: each byte is "activity", but the whole request must come in time
+    status, _, took = _http(port, _post("/api/explain", VALID, port), drip=0.2)
+    assert status == 408 and took < 10
+
+
+def test_live_idle_connection_is_closed(live_server):
+    import socket
+    port, _ = live_server
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        assert s.recv(100) == b""   # closed by the server, silently: it never asked anything
+
+
+def test_live_bad_host_is_400(live_server):
+    port, _ = live_server
+    status, body, _ = _http(port, _get("/api/lessons", port, host="rebind.attacker.example"))
+    assert status == 400 and "--allow-host" in json.loads(body)["error"]
+
+
+def test_live_1100_idle_connections_then_a_valid_request(live_server):
+    import socket
+    port, proc = live_server
+    idle = []
+    try:
+        for _ in range(1100):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=15))
+        status, body, _ = _http(port, _post("/api/explain", VALID, port))
+        assert status == 200 and json.loads(body)["value"] == 49
+    finally:
+        for s in idle:
+            s.close()
+    status, _, _ = _http(port, _get("/api/lessons", port))
+    assert status == 200 and proc.poll() is None
+
+
+def test_live_log_has_no_tracebacks(live_server):
+    import os
+    port, proc = live_server
+    for raw in (b"{", b'{"program": "L = x", "at": {"\\ud800": 1}}', b"[" * 5000 + b"]" * 5000):
+        assert _http(port, _post("/api/explain", raw, port))[0] in (400, 413)
+    assert _http(port, b"NOT HTTP AT ALL\r\n\r\n")[0] == 400
+    os.set_blocking(proc.stderr.fileno(), False)
+    log = (proc.stderr.read() or b"").decode()
+    assert "Traceback" not in log and "Too many open files" not in log, log[-2000:]
+    assert len(log.splitlines()) < 20, log[-2000:]
 
 
 # --------------------------------------------------------------------------

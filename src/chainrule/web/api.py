@@ -16,6 +16,7 @@ from typing import Any
 
 from ..autodiff import reverse_topological
 from ..errors import ChainruleError, InputError, ProgramError
+from .budget import limit
 
 __all__ = ["ApiError", "explain_payload", "step_payload", "parse_payload", "lessons_payload",
            "lesson_payload", "error_payload", "MAX_PROGRAM_CHARS", "MAX_NODES"]
@@ -23,6 +24,11 @@ __all__ = ["ApiError", "explain_payload", "step_payload", "parse_payload", "less
 MAX_PROGRAM_CHARS = 8_000   # a lesson is a few hundred characters; the page shows every node
 MAX_NODES = 2_000           # nodes in the graph we trace and send back (the page draws them all)
 MAX_NAMES = 200             # entries in "at", "wrt" or "params"
+# What one explain answer holds, so that its size follows what was asked, not what was sent:
+DEFAULT_CHAINS = 12         # without "wrt": chains for this many inputs (the rest: ask with "wrt")
+MAX_PATHS = 8               # paths listed per chain; beyond that the chain is summarised (counted, summed)
+PLAYER_MAX_NODES = 400      # graphs bigger than this are not drawn (the page shows tables)
+PLAYER_SECONDS = 1.0        # the drawing's own share of the time budget; past it, tables instead
 DEFAULT_LR = 0.1
 
 
@@ -181,17 +187,35 @@ def explain_payload(body: Any) -> dict:
         if name not in named:
             raise InputError(f"{program.output} does not depend on {_short(name)}: its gradient is 0 "
                              "and there is no chain to show")
-    explanation = explain(t, wrt=wrt or None)
-    player = _player(t, program, wrt, lesson, {n: v.data for n, v in run.inputs.items()}, explanation)
+    notes = []
+    chosen = wrt
+    if not wrt:   # every input's chain, unless there are many: then the first few, and a note
+        with_grad = [n.label for n in t.inputs if n.grad is not None]
+        if len(with_grad) > DEFAULT_CHAINS:
+            chosen = with_grad[:DEFAULT_CHAINS]
+            notes.append(f"chains shown for {DEFAULT_CHAINS} of the {len(with_grad)} inputs "
+                         f"(every gradient is in the table); ask for others with \"wrt\"")
+    explanation = explain(t, wrt=chosen or None, max_paths=MAX_PATHS)
+    explanation.notes.extend(notes)
+    player, player_note = None, None
+    if len(t.nodes) > PLAYER_MAX_NODES:
+        player_note = f"the graph has {len(t.nodes)} nodes, too many to draw here (at most {PLAYER_MAX_NODES})"
+    else:
+        with limit(PLAYER_SECONDS) as drawing:
+            player = _player(t, program, wrt, lesson, {n: v.data for n, v in run.inputs.items()},
+                             explanation, chosen)
+        if drawing.expired:
+            player, player_note = None, f"the graph took more than {PLAYER_SECONDS:g} s to lay out, so it is not drawn"
     # The player's data holds the trace and (without wrt) this very explanation as dicts:
     # reuse them rather than converting twice (the conversion is half the cost of a request).
     trace_dict = player.pop("trace") if player else t.to_dict()
-    if player and wrt is None and player.get("explanation") is not None:
+    if player and chosen is None and player.get("explanation") is not None:
         expl = player["explanation"]
     else:
         expl = explanation.to_dict(include_trace=False)
     return {
         "player": player,
+        **({"player_note": player_note} if player_note else {}),
         "output": program.output,
         "value": run.output.data,
         "values": {name: v.data for name, v in run.values.items()},
@@ -219,11 +243,12 @@ def _lesson_for(body: dict):
     return LESSONS[name]
 
 
-def _player(t, program, wrt, lesson, at: dict, explanation) -> dict | None:
+def _player(t, program, wrt, lesson, at: dict, explanation, chosen=None) -> dict | None:
     """What chainrule.viz's player needs (the page adds the trace back: it is sent once).
 
-    Without ``wrt`` the player shows our explanation (every input); with one, it
-    makes its own, so its chain menu still offers every input, not just ``wrt``.
+    Without ``wrt`` the player shows our explanation (the inputs in ``chosen``,
+    or every input); with one, it makes its own, so its chain menu still offers
+    every input, not just ``wrt``.
     """
     try:
         from ..viz.html import player_data
@@ -232,7 +257,7 @@ def _player(t, program, wrt, lesson, at: dict, explanation) -> dict | None:
     mine = lesson is not None and lesson.program == program.text
     # the lesson's step-by-step words quote its numbers: only at its own inputs
     notes = mine and lesson.steps and at == {k: float(v) for k, v in lesson.inputs.items()}
-    first = (wrt or (list(lesson.wrt) if mine and lesson.wrt else [None]))[0]
+    first = (wrt or (list(lesson.wrt) if mine and lesson.wrt else None) or chosen or [None])[0]
     # The page shows the program and the lesson's words already: the player gets neither.
     data = player_data(
         t, wrt=first, title=lesson.title if mine else None,
