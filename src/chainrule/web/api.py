@@ -201,11 +201,17 @@ def explain_payload(body: Any) -> dict:
     if len(t.nodes) > PLAYER_MAX_NODES:
         player_note = f"the graph has {len(t.nodes)} nodes, too many to draw here (at most {PLAYER_MAX_NODES})"
     else:
-        with limit(PLAYER_SECONDS) as drawing:
-            player = _player(t, program, wrt, lesson, {n: v.data for n, v in run.inputs.items()},
-                             explanation, chosen)
-        if drawing.expired:
-            player, player_note = None, f"the graph took more than {PLAYER_SECONDS:g} s to lay out, so it is not drawn"
+        drawing = limit(PLAYER_SECONDS)
+        try:
+            with drawing:
+                player = _player(t, program, wrt, lesson, {n: v.data for n, v in run.inputs.items()},
+                                 explanation, chosen)
+        except Exception:
+            if not drawing.fired:   # a stop inside C code may surface as another error: the same stop
+                raise
+            player = None
+        if player is None and drawing.fired:
+            player_note = f"the graph took more than {PLAYER_SECONDS:g} s to lay out, so it is not drawn"
     # The player's data holds the trace and (without wrt) this very explanation as dicts:
     # reuse them rather than converting twice (the conversion is half the cost of a request).
     trace_dict = player.pop("trace") if player else t.to_dict()

@@ -252,12 +252,19 @@ class Compute:
 
     def _run(self, budget: float, fn, args):
         """In the worker thread: ``fn(*args)``, stopped at ``budget`` seconds."""
+        lim = limit(budget)
         try:
-            with limit(budget):
+            with lim:
                 return fn(*args)
         except OverBudget:   # surfaced just outside the limit's own block (a race at its very end)
             pass
-        raise self._over()   # the limit caught its own expiry: the work was stopped
+        except Exception:
+            # Stopped inside C code, the stop can come out as another error (CPython 3.11's AST
+            # builder turns any error into "SystemError: recursion depth mismatch"): once the limit
+            # has fired, whatever the work raised is the budget's doing.
+            if not lim.fired:
+                raise
+        raise self._over()   # the work was stopped at its budget
 
     async def __call__(self, fn, *args):
         sem = self._semaphore()

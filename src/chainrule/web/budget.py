@@ -20,6 +20,7 @@ the call returns, so callers keep a wall-clock wait on top.
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 import time
 
@@ -118,6 +119,20 @@ class _Deadlines:
 
 
 _DEADLINES = _Deadlines()
+
+
+def _quiet_unraisable(hook):
+    def unraisable(info):
+        # A stop that lands in a __del__ run by the garbage collector is dropped there (and fired
+        # again a moment later): not worth the "Exception ignored" report on stderr.
+        if not isinstance(info.exc_value, OverBudget):
+            hook(info)
+    unraisable.chainrule_budget = True
+    return unraisable
+
+
+if not getattr(sys.unraisablehook, "chainrule_budget", False):
+    sys.unraisablehook = _quiet_unraisable(sys.unraisablehook)
 
 
 def limit(seconds: float) -> _Limit:
