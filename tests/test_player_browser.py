@@ -311,34 +311,29 @@ def mlp_loss(sizes=(2, 16, 16, 1), seed=0):
     return (h[0] - 1.0) ** 2
 
 
-def test_thousand_node_page_loads_fast_and_stays_responsive(page, tmp_path):
+def test_thousand_node_page_loads_collapsed_and_stays_usable(page, tmp_path):
+    """A 1,000-node page opens collapsed, steps, expands and recomputes. How fast it does so is
+    measured in benchmarks/page_load.py (timings on a shared machine are not a unit test)."""
     from chainrule.viz.html import trace_to_html
     t = trace(mlp_loss())
     assert 900 <= len(t.nodes) <= 1100
     path = tmp_path / "mlp.html"
     path.write_text(trace_to_html(t, title="micrograd's demo MLP, 2-16-16-1"))
     p = page()
-    loads = []
-    for _ in range(3):
-        p.open(path)
-        loads.append(p.page.evaluate(
-            "() => performance.getEntriesByType('navigation')[0].loadEventEnd"))
-    print(f"\n1,000-node page ({len(t.nodes)} nodes, {path.stat().st_size / 1e6:.2f} MB): "
-          f"load {', '.join(f'{x:.0f}' for x in loads)} ms (min {min(loads):.0f} ms)")
-    assert min(loads) < 5000          # target 2 s; generous because the CPU is shared
+    p.open(path)
+    assert p.page.evaluate("() => performance.getEntriesByType('navigation')[0].loadEventEnd") > 0
     assert p.page.locator("[data-key]").count() < 80       # collapsed by default
-    t0 = time.perf_counter()
     p.page.click("[data-act=last]")
     group = p.page.locator(".crp-group[data-key]").first
     group.click()
     assert p.page.locator(".crp-group.is-open").count() == 1
+    before = p.page.evaluate("() => ChainrulePlayer.players[0].S.value[0]")
     p.page.fill("input[data-leaf-num='0']", "0.25")
     p.page.press("input[data-leaf-num='0']", "Enter")
-    elapsed = time.perf_counter() - t0
-    print(f"step to end + expand a group + recompute: {elapsed * 1000:.0f} ms")
-    assert elapsed < 5
     p.page.screenshot(path=str(tmp_path / "mlp-desktop.png"))
-    assert not math.isnan(p.page.evaluate("() => ChainrulePlayer.players[0].S.value[0]"))
+    after = p.page.evaluate("() => ChainrulePlayer.players[0].S.value[0]")
+    assert not math.isnan(after)
+    assert after == 0.25 != before                          # the first leaf took the typed value
 
 
 def test_mount_again_and_values_sent_as_strings(page, tmp_path):
