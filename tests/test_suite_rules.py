@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -111,10 +112,19 @@ def test_outside_ci_a_skip_stays_a_skip(small_suite, monkeypatch):
     assert result.ret == 0
 
 
-def test_shared_reference_is_found_beside_the_repository(seed_reference, shared_dir):
-    assert shared_dir == REPO.parent / "shared"
+def test_reference_values_are_found_without_a_machine_path(seed_reference):
+    from conftest import REFERENCE_COPY, SHARED, reference_path
+    assert reference_path() in (SHARED / "reference" / "seed_examples.json", REFERENCE_COPY)
     assert "sigmoid_net_squared" in seed_reference
     assert seed_reference["sigmoid_net_squared"]["gradients"]["dL/dw1"] == pytest.approx(-0.033419364485, rel=1e-9)
+
+
+def test_the_kept_copy_of_the_reference_equals_shared():
+    from conftest import REFERENCE_COPY, SHARED
+    shared = SHARED / "reference" / "seed_examples.json"
+    if not shared.is_file():
+        pytest.skip("platform: no ../shared beside this clone, so only the kept copy is used")
+    assert json.loads(REFERENCE_COPY.read_text(encoding="utf-8")) == json.loads(shared.read_text(encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------
