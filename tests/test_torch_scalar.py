@@ -126,12 +126,16 @@ def close(a, b, scale, rel=1e-10, atol=0.0):
 KINK_OPS = {"relu", "leaky_relu", "abs", "maximum", "minimum"}
 
 
+def _number(v) -> float:
+    return v.data if isinstance(v, Value) else float(v)
+
+
 def _kink_sides(values, nodes, steps):
     """Which side of its kink each relu/abs/max/min step is on (−1, 0, 1)."""
     sides = []
     for op, a, b, k in steps:
         if op in KINK_OPS:
-            x = float(nodes[a]) - (float(nodes[b]) if b is not None else 0.0)
+            x = _number(nodes[a]) - (_number(nodes[b]) if b is not None else 0.0)
             sides.append((x > 0) - (x < 0))
     return sides
 

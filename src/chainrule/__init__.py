@@ -1,6 +1,22 @@
-"""chainrule: automatic differentiation that shows its work."""
+"""chainrule: automatic differentiation that shows its work.
+
+Importing ``chainrule`` needs NumPy only. Subpackages load on first use, as
+``torch.nn`` does: ``import chainrule; chainrule.nn.Linear(2, 3)`` works
+without ``import chainrule.nn`` (and ``chainrule.viz``, ``chainrule.web``, …
+import their optional dependencies only when they are used).
+
+``chainrule.exp``, ``chainrule.log``, ``chainrule.sigmoid``, … (one per
+op-table row, see :mod:`chainrule.functions`) work on numbers, Values and
+Tensors alike: write ``chainrule.exp(v)`` where ``math.exp(v)`` would cut the
+graph (``math.exp`` of a Value that requires grad is refused with a
+:class:`GraphCutError`).
+"""
+import importlib as _importlib
+
 from .anomaly import AnomalyError, detect_anomaly
 from .autodiff import enable_grad, is_grad_enabled, no_grad
+from .errors import GraphCutError
+from .functions import FUNCTIONS as _FUNCTIONS
 from .gradcheck import GradcheckResult, dot_product_test, gradcheck
 from .numfmt import printoptions, set_printoptions
 from .ops import OPS
@@ -10,7 +26,26 @@ from .trace import StaleGraphError, Trace, Tracer, trace
 
 __version__ = "0.1.0"
 
-__all__ = ["Value", "Tensor", "MathError", "OPS", "no_grad", "enable_grad", "is_grad_enabled", "zero_grad",
-           "parameters_of", "Trace", "Tracer", "trace", "gradcheck", "dot_product_test",
-           "GradcheckResult", "detect_anomaly", "AnomalyError", "StaleGraphError", "set_printoptions",
-           "printoptions", "__version__"]
+globals().update(_FUNCTIONS)
+
+# Subpackages and modules reached as attributes (chainrule.nn, chainrule.optim, ...), imported on first use.
+_SUBMODULES = ("nn", "optim", "tensor", "forward", "explain", "explain_tensor", "viz", "web", "lab", "lang",
+               "cli", "functions", "gradcheck", "ops", "scalar", "trace", "autodiff", "errors", "textfmt",
+               "files", "anomaly", "numfmt")
+
+__all__ = ["Value", "Tensor", "MathError", "GraphCutError", "OPS", "no_grad", "enable_grad",
+           "is_grad_enabled", "zero_grad", "parameters_of", "Trace", "Tracer", "trace", "gradcheck",
+           "dot_product_test", "GradcheckResult", "detect_anomaly", "AnomalyError", "StaleGraphError",
+           "set_printoptions", "printoptions", "__version__", *_FUNCTIONS]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        module = _importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES))

@@ -16,6 +16,7 @@ from numbers import Real
 from . import autodiff
 from .autodiff import mark_changed, next_seq
 from .errors import ChainruleError, InputError
+from .errors import graph_cut as _cut
 from .numfmt import fmt
 from .ops import OPS, Op
 from .trace import active_record
@@ -203,8 +204,47 @@ class Value:
         name = f", name={self.name!r}" if self.name else ""
         return f"Value(data={self.data!r}, grad={self.grad!r}{name})"
 
+    # -- conversion to plain numbers: refused while the value is in a graph ------
+    # math.exp(v), float(v), round(v), ... would give a number that does not
+    # remember v, and the gradient would silently miss that path.
     def __float__(self) -> float:
+        if self.requires_grad:
+            raise _cut(self, "float")
         return self.data
+
+    def __int__(self) -> int:
+        if self.requires_grad:
+            raise _cut(self, "int")
+        return int(self.data)
+
+    def __complex__(self) -> complex:
+        if self.requires_grad:
+            raise _cut(self, "complex")
+        return complex(self.data)
+
+    def __round__(self, ndigits=None):
+        if self.requires_grad:
+            raise _cut(self, "round")
+        return round(self.data, ndigits)
+
+    def __trunc__(self) -> int:
+        if self.requires_grad:
+            raise _cut(self, "math.trunc")
+        return math.trunc(self.data)
+
+    def __floor__(self) -> int:
+        if self.requires_grad:
+            raise _cut(self, "math.floor")
+        return math.floor(self.data)
+
+    def __ceil__(self) -> int:
+        if self.requires_grad:
+            raise _cut(self, "math.ceil")
+        return math.ceil(self.data)
+
+    def __bool__(self) -> bool:
+        # a truth test is a decision, not a value: it cuts nothing (as in PyTorch)
+        return self.data != 0.0
 
     # -- notebook display: drawn by chainrule.viz, imported only when shown --
     def _repr_svg_(self):
