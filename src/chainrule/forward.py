@@ -40,10 +40,23 @@ def _apply(op: Op, a: "Dual", b: "Dual | None", k=None) -> "Dual":
             locals_ = [d(a.value, y, k, out) for d in op.d]
         except (ArithmeticError, ValueError):
             locals_ = op.local_grads_ieee(a.value, y, k, out)
-    tangent = locals_[0] * a.tangent
+    tangent = _times(locals_[0], a.tangent)
     if b is not None:
-        tangent = tangent + locals_[1] * b.tangent
+        tangent = tangent + _times(locals_[1], b.tangent)
     return Dual(out, tangent)
+
+
+def _times(local, tangent):
+    """``local · tangent``, where a zero tangent contributes exactly 0.
+
+    An input that does not move (a constant, or a direction that leaves it alone) adds
+    nothing, even where its local derivative is infinite or NaN: d(0ʸ)/dy at y = 0.5 is
+    0, although ∂(xʸ)/∂x = inf at x = 0 (reverse mode never asks about a constant either).
+    """
+    if isinstance(local, np.ndarray) or isinstance(tangent, np.ndarray):
+        with np.errstate(all="ignore"):
+            return np.where(np.asarray(tangent) == 0, 0.0, local * tangent)
+    return 0.0 if tangent == 0 else local * tangent
 
 
 def _lift(x) -> "Dual":

@@ -241,13 +241,17 @@ def _backward_grads(call, leaves) -> tuple[Any, list[np.ndarray]]:
     return out, [_grad_array(leaf) for leaf in leaves]
 
 
-def _evaluate(call, leaf, value) -> Any:
-    """Run ``fn`` with ``leaf.data`` set to ``value`` (no graph), then restore it."""
+def _evaluate(call, leaf, value) -> float:
+    """``fn``'s value with ``leaf.data`` set to ``value`` (no graph), then restore it.
+
+    The number is read before the leaf is restored: ``fn`` may return the leaf itself
+    (the identity, a reshape to the same shape), whose data the restore changes back.
+    """
     saved = leaf.data
     leaf.data = value
     try:
         with no_grad():
-            return call()
+            return _scalar(call())
     finally:
         leaf.data = saved
 
@@ -324,8 +328,8 @@ def _nudged(data, index, delta):
 def _central_difference(call, leaf, index, eps):
     """(numeric slope, f(x+eps), f(x−eps), note) for one input element."""
     try:
-        f_plus = _scalar(_evaluate(call, leaf, _nudged(leaf.data, index, eps)))
-        f_minus = _scalar(_evaluate(call, leaf, _nudged(leaf.data, index, -eps)))
+        f_plus = _evaluate(call, leaf, _nudged(leaf.data, index, eps))
+        f_minus = _evaluate(call, leaf, _nudged(leaf.data, index, -eps))
     except (ChainruleError, ArithmeticError, ValueError) as e:
         if isinstance(e, InputError):
             raise

@@ -18,7 +18,8 @@ Conventions at kinks follow PyTorch and are tested:
 
 * ``relu'(0) = 0``, ``leaky_relu'(0) = slope``, ``abs'(0) = 0`` (sign(0) = 0)
 * ``maximum``/``minimum`` split the gradient equally (½ each) on ties
-* ``∂(xʸ)/∂y`` is 0 where x = 0 and NaN where x < 0 (as in PyTorch)
+* ``∂(xʸ)/∂y`` at x = 0 is 0 for y ≥ 0 and −inf for y < 0, and NaN where x < 0
+  (as in PyTorch); ``∂(xʸ)/∂x`` is 0 where y = 0
 * ``sqrt'(0) = inf``
 """
 from __future__ import annotations
@@ -62,17 +63,17 @@ def _np_sigmoid(x):
 SCALAR_FUNCS = {
     "exp": math.exp, "log": math.log, "sqrt": math.sqrt, "tanh": math.tanh,
     "sin": math.sin, "cos": math.cos, "abs": abs, "sigmoid": _sigmoid,
-    "where": _where, "sign": _sign, "pow": math.pow, "nan": math.nan,
+    "where": _where, "sign": _sign, "pow": math.pow, "nan": math.nan, "inf": math.inf,
 }
 NUMPY_FUNCS = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh,
     "sin": np.sin, "cos": np.cos, "abs": np.abs, "sigmoid": _np_sigmoid,
-    "where": np.where, "sign": np.sign, "pow": np.power, "nan": np.nan,
+    "where": np.where, "sign": np.sign, "pow": np.power, "nan": np.nan, "inf": np.inf,
 }
 JS_FUNCS = {  # name in expressions -> JS spelling
     "exp": "Math.exp", "log": "Math.log", "sqrt": "Math.sqrt", "tanh": "Math.tanh",
     "sin": "Math.sin", "cos": "Math.cos", "abs": "Math.abs", "sigmoid": "R.sigmoid",
-    "where": "R.where", "sign": "Math.sign", "pow": "Math.pow", "nan": "NaN",
+    "where": "R.where", "sign": "Math.sign", "pow": "Math.pow", "nan": "NaN", "inf": "Infinity",
 }
 
 
@@ -91,6 +92,7 @@ class Op:
     domain: str = ""                # what inputs are allowed, for error messages
     note: str = ""                  # convention at kinks, for the docs
     singular: tuple[str, ...] = ()  # per input: why its local derivative can be inf or nan (formula text)
+    variant_of: str = ""            # a row reached through another one (powc through pow), not by name
     # compiled forms, filled in by __post_init__
     f: Callable = field(init=False, repr=False, compare=False)
     d: tuple = field(init=False, repr=False, compare=False)
@@ -196,15 +198,17 @@ _ROWS = [
     _row("neg", 1, "-x", "-1.0", "−1", "-1", "−{x}"),
     _row("pow", 2, "pow(x, y)",
          ("where(y == 0, 0.0, y * pow(x, y - 1.0))",
-          "where(x > 0, out * log(where(x > 0, x, 1.0)), where(x == 0, 0.0, nan))"),
+          "where(x > 0, out * log(where(x > 0, x, 1.0)), where(x == 0, where(y >= 0, 0.0, -inf), nan))"),
          ("{y}·{x}^({y}−1)", "{x}^{y}·ln {x}"),
          (r"{y}\,{x}^{{{y}-1}}", r"{x}^{{{y}}}\ln {x}"),
          "{x}^{y}", domain="a negative base needs a whole-number exponent, and 0 a non-negative one",
-         note="∂/∂x is 0 where y = 0 (also at x = 0); ∂/∂y is 0 at x = 0 and NaN for x < 0, as in PyTorch",
+         note="∂/∂x is 0 where y = 0 (also at x = 0); ∂/∂y at x = 0 is 0 for y ≥ 0 and −inf for y < 0 "
+              "(xʸ·ln x with 0^y = inf there), and NaN for x < 0: PyTorch's values",
          singular=("{x}^{y} has an infinite slope in {x} at {x} = 0 when {y} < 1",
-                   "{x}^{y} with a negative base has no real derivative in {y}")),
+                   "{x}^{y} has no real derivative in {y} for a negative base {x}, and an infinite one "
+                   "at {x} = 0 when {y} < 0")),
     _row("powc", 1, "pow(x, k)", "where(k == 0, 0.0, k * pow(x, k - 1.0))",
-         "{k}·{x}^({k}−1)", r"{k}\,{x}^{{{k}-1}}", "{x}^{k}", param="k",
+         "{k}·{x}^({k}−1)", r"{k}\,{x}^{{{k}-1}}", "{x}^{k}", param="k", variant_of="pow",
          domain="a negative base needs a whole-number exponent, and 0 a non-negative one",
          singular=("{x}^{k} has an infinite slope at {x} = 0 (the exponent {k} is below 1)",)),
     _row("square", 1, "x * x", "2.0 * x", "2·{x}", r"2{x}", "{x}²"),
@@ -457,7 +461,11 @@ def _sum_d(g, xs, k, out):
 
 def _mean_f(xs, k):
     dims, keepdim = k
-    return np.mean(xs[0], axis=dims, keepdims=keepdim)
+    x = xs[0]
+    if _reduced_count(x.shape, dims) == 0:    # the mean of no numbers is NaN (PyTorch), not a warning
+        shape = np.sum(x, axis=dims, keepdims=keepdim).shape
+        return np.full(shape, np.nan, x.dtype if x.dtype.kind == "f" else np.float64)
+    return np.mean(x, axis=dims, keepdims=keepdim)
 
 
 def _mean_d(g, xs, k, out):
@@ -518,16 +526,19 @@ def _pass_d(g, xs, k, out):
 
 
 def _index_f(xs, k):
-    return xs[0][k[0]]
+    # k = (key, repeats, first): ``first`` (plain integers, PyTorch's order) is applied before ``key``
+    x = xs[0] if len(k) < 3 or k[2] is None else xs[0][k[2]]
+    return x[k[0]]
 
 
 def _index_d(g, xs, k, out):
-    key, repeats = k
+    key, repeats = k[0], k[1]
     grad = np.zeros_like(xs[0], dtype=g.dtype)
+    view = grad if len(k) < 3 or k[2] is None else grad[k[2]]    # basic indexing: a view of grad
     if repeats:
-        np.add.at(grad, key, g)      # an index may appear twice: add, don't overwrite
+        np.add.at(view, key, g)      # an index may appear twice: add, don't overwrite
     else:
-        grad[key] = g
+        view[key] = g
     return grad
 
 

@@ -108,8 +108,9 @@ def dropout(input, p: float = 0.5, training: bool = True, generator=None) -> Ten
 
 # -- losses ---------------------------------------------------------------------
 
-def mse_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Mean squared error ``mean((input − target)²)``."""
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error ``mean((input − target)²)`` (PyTorch's signature)."""
+    reduction = _t.legacy_reduction(size_average, reduce, reduction, "mse_loss")
     target = _tensor(target, "mse_loss target", input)
     _same_shape(input, target, "mse_loss")
     return _reduce((input - target).square(), reduction, "mse_loss")
@@ -119,12 +120,15 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
 _LOG_FLOOR = math.exp(-100.0)
 
 
-def binary_cross_entropy(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """``−[y·log p + (1−y)·log(1−p)]`` for probabilities ``input`` in [0, 1].
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    """``−w·[y·log p + (1−y)·log(1−p)]`` for probabilities ``input`` in [0, 1] (PyTorch's signature;
+    ``weight`` broadcasts against the input).
 
     Prefer :func:`binary_cross_entropy_with_logits` on raw scores: it never
     takes the log of a rounded-off 0.
     """
+    reduction = _t.legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy")
     target = _tensor(target, "binary_cross_entropy target", input)
     _same_shape(input, target, "binary_cross_entropy")
     p = input.data
@@ -136,52 +140,52 @@ def binary_cross_entropy(input, target, reduction: str = "mean") -> Tensor:  # n
     log_p = input.clamp(min=_LOG_FLOOR).log()
     log_1mp = (1.0 - input).clamp(min=_LOG_FLOOR).log()
     losses = -(target * log_p + (1.0 - target) * log_1mp)
+    if weight is not None:
+        losses = losses * _tensor(weight, "binary_cross_entropy weight", input)
     return _reduce(losses, reduction, "binary_cross_entropy")
 
 
-def binary_cross_entropy_with_logits(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
+                                     reduction: str = "mean", pos_weight=None) -> Tensor:
     """Binary cross-entropy of ``sigmoid(input)``, computed without ever forming the sigmoid.
 
     ``max(z, 0) − z·y + log(1 + e^(−|z|))``: the exponent is never positive,
     so nothing overflows. ``maximum`` (not relu) because it splits the
-    gradient ½/½ at z = 0, which gives exactly σ(0) − y there.
+    gradient ½/½ at z = 0, which gives exactly σ(0) − y there. PyTorch's
+    signature: ``weight`` scales each element, ``pos_weight`` the positive
+    term (``−pos_weight·y·log σ(z) − (1−y)·log(1−σ(z))``).
     """
+    reduction = _t.legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
     target = _tensor(target, "binary_cross_entropy_with_logits target", input)
     _same_shape(input, target, "binary_cross_entropy_with_logits")
     z = input
-    losses = z.maximum(0.0) - z * target + (1.0 + (-z.abs()).exp()).log()
+    softplus_neg = (-z).maximum(0.0) + (1.0 + (-z.abs()).exp()).log()      # −log σ(z)
+    if pos_weight is None:
+        losses = z.maximum(0.0) - z * target + (1.0 + (-z.abs()).exp()).log()
+    else:
+        pw = _tensor(pos_weight, "binary_cross_entropy_with_logits pos_weight", input)
+        losses = (1.0 - target) * z + (1.0 + (pw - 1.0) * target) * softplus_neg
+    if weight is not None:
+        losses = losses * _tensor(weight, "binary_cross_entropy_with_logits weight", input)
     return _reduce(losses, reduction, "binary_cross_entropy_with_logits")
 
 
-def cross_entropy(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Cross-entropy of logits ``input`` (N, C) against ``target``.
-
-    ``target`` is class indices (N,) -- the table's fused row, whose backward
-    is (softmax − onehot)/N -- or class probabilities of the same shape as
-    ``input`` (then ``−Σ target · log_softmax(input)`` per row).
-    """
-    if reduction not in _REDUCTIONS:
-        raise InputError(f"cross_entropy: reduction must be one of 'mean', 'sum', 'none', got {reduction!r}")
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,  # noqa: A002
+                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits ``input`` (classes along dim 1) against ``target``: class indices
+    ((N,) or (N, d1, …)) or class probabilities (``input``'s shape). PyTorch's signature and
+    numbers, including ``weight``, ``ignore_index`` and ``label_smoothing``; see
+    :func:`chainrule.tensor.cross_entropy`."""
     if not isinstance(input, Tensor):
         raise InputError(f"cross_entropy: input must be a Tensor of logits, got {type(input).__name__}")
-    raw = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if raw.dtype.kind == "f" and raw.shape == input.shape and input.ndim >= 1:
-        target = _tensor(target, "cross_entropy target", input)
-        losses = -(target * input.log_softmax(-1)).sum(-1)
-        return _reduce(losses, reduction, "cross_entropy")
-    return _t.cross_entropy(input, raw, reduction)
+    return _t.cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction,
+                            label_smoothing)
 
 
-def nll_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Negative log-likelihood of log-probabilities ``input`` (N, C) at class indices ``target`` (N,)."""
-    raw = np.asarray(target.data if isinstance(target, Tensor) else target)
-    if input.ndim != 2 or raw.shape != input.shape[:1]:
-        raise ShapeError(f"nll_loss: input of shape {input.shape} needs targets of shape {input.shape[:1]}, "
-                         f"got {raw.shape}")
-    if raw.dtype.kind not in "iu":
-        raise InputError(f"nll_loss: targets must be class indices (integers), got dtype {raw.dtype}")
-    if raw.size and (raw.min() < 0 or raw.max() >= input.shape[1]):
-        raise InputError(f"nll_loss: target {int(raw.max() if raw.max() >= input.shape[1] else raw.min())} "
-                         f"is out of range for {input.shape[1]} classes")
-    picked = input[np.arange(raw.shape[0]), raw]
-    return _reduce(-picked, reduction, "nll_loss")
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,  # noqa: A002
+             reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (N, C[, d1, …]) at class indices ``target``,
+    with PyTorch's signature (``weight`` third); see :func:`chainrule.tensor.nll_loss`."""
+    if not isinstance(input, Tensor):
+        raise InputError(f"nll_loss: input must be a Tensor of log-probabilities, got {type(input).__name__}")
+    return _t.nll_loss(input, target, weight, size_average, ignore_index, reduce, reduction)

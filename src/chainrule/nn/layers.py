@@ -192,37 +192,75 @@ class Identity(Module):
 
 
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
+    """A loss module: the functional loss with its options fixed at construction (PyTorch's signatures)."""
+
+    _options: tuple = ()          # (name, default) of the options after the legacy flags, in order
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", **options):
         super().__init__()
-        if reduction not in ("mean", "sum", "none"):
-            raise InputError(f"reduction must be one of 'mean', 'sum', 'none', got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = F._t.legacy_reduction(size_average, reduce, reduction, type(self).__name__)
+        for n, default in self._options:
+            setattr(self, n, options.get(n, default))
+
+    def _opts(self) -> dict:
+        return {n: getattr(self, n) for n, _ in self._options}
 
     def extra_repr(self) -> str:
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+        parts = [f"{n}={getattr(self, n)!r}" for n, d in self._options
+                 if not (getattr(self, n) is d or (isinstance(d, (int, float)) and getattr(self, n) == d))]
+        if self.reduction != "mean":
+            parts.append(f"reduction={self.reduction!r}")
+        return ", ".join(parts)
 
 
 class MSELoss(_Loss):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+
     def forward(self, input, target):  # noqa: A002
-        return F.mse_loss(input, target, self.reduction)
+        return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class CrossEntropyLoss(_Loss):
+    _options = (("weight", None), ("ignore_index", -100), ("label_smoothing", 0.0))
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+                         size_average=size_average, reduce=reduce, reduction=reduction)
+
     def forward(self, input, target):  # noqa: A002
-        return F.cross_entropy(input, target, self.reduction)
+        return F.cross_entropy(input, target, reduction=self.reduction, **self._opts())
 
 
 class NLLLoss(_Loss):
+    _options = (("weight", None), ("ignore_index", -100))
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(weight=weight, ignore_index=ignore_index, size_average=size_average,
+                         reduce=reduce, reduction=reduction)
+
     def forward(self, input, target):  # noqa: A002
-        return F.nll_loss(input, target, self.reduction)
+        return F.nll_loss(input, target, reduction=self.reduction, **self._opts())
 
 
 class BCELoss(_Loss):
+    _options = (("weight", None),)
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(weight=weight, size_average=size_average, reduce=reduce, reduction=reduction)
+
     def forward(self, input, target):  # noqa: A002
-        return F.binary_cross_entropy(input, target, self.reduction)
+        return F.binary_cross_entropy(input, target, reduction=self.reduction, **self._opts())
 
 
 class BCEWithLogitsLoss(_Loss):
-    def forward(self, input, target):  # noqa: A002
-        return F.binary_cross_entropy_with_logits(input, target, self.reduction)
+    _options = (("weight", None), ("pos_weight", None))
 
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(weight=weight, pos_weight=pos_weight, size_average=size_average, reduce=reduce,
+                         reduction=reduction)
+
+    def forward(self, input, target):  # noqa: A002
+        return F.binary_cross_entropy_with_logits(input, target, reduction=self.reduction, **self._opts())

@@ -27,8 +27,8 @@ from ..autodiff import enable_grad, is_grad_enabled, no_grad
 from .checks import BackwardError, ShapeError
 from .core import _FORWARD, _LOCAL, Tensor, _unbroadcast, clamp, clip, matmul
 from .functions import (abs, amax, amin, apply, arange, cat, concatenate, cos, cross_entropy, exp, eye,
-                        float32, float64, from_numpy, full, leaky_relu, linear, linspace, log,
-                        log_softmax, logsumexp, maximum, mean, minimum, ones, ones_like, permute, pow,
+                        float32, float64, from_numpy, full, leaky_relu, legacy_reduction, linear, linspace, log,
+                        log_softmax, logsumexp, maximum, mean, minimum, nll_loss, ones, ones_like, permute, pow,
                         rand, randn, relu, reshape, sigmoid, sin, softmax, sqrt, square, stack, sum,
                         tanh, tensor, transpose, where, zeros, zeros_like)
 
@@ -39,5 +39,5 @@ __all__ = [
     "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu", "abs", "sin", "cos", "square",
     "pow", "maximum", "minimum", "matmul", "linear", "sum", "mean", "amax", "amin", "reshape",
     "transpose", "permute", "cat", "concatenate", "stack", "where", "clip", "clamp", "softmax",
-    "log_softmax", "logsumexp", "cross_entropy",
+    "log_softmax", "logsumexp", "cross_entropy", "nll_loss",
 ]

@@ -11,6 +11,7 @@ import numpy as np
 from .. import autodiff
 from ..autodiff import mark_changed, next_seq, run_backward
 from ..errors import InputError
+from ..errors import graph_cut as _cut
 from ..ops import NUMPY_FUNCS, OPS, TENSOR_OPS, Op, _compile
 from ..trace import active_record
 from .checks import (BackwardError, ShapeError, _count, _dim, _dtype, _nonempty, _reduce_k, _repeats,
@@ -333,10 +334,27 @@ class Tensor:
             return format(self.data.item(), spec)
         return format(repr(self), spec)
 
+    # conversion to plain numbers: refused while the tensor is in a graph (see Value.__float__)
     def __float__(self) -> float:
+        if self.requires_grad:
+            raise _cut(self, "float", "tensor")
         return float(self.item())
 
     def __int__(self) -> int:
+        if self.requires_grad:
+            raise _cut(self, "int", "tensor")
+        return int(self.item())
+
+    def __complex__(self) -> complex:
+        if self.requires_grad:
+            raise _cut(self, "complex", "tensor")
+        return complex(self.item())
+
+    def __index__(self) -> int:
+        """An integer (or bool) tensor of one element used where Python wants an int (``range(t)``)."""
+        if self.data.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors of a single element can be used as an index, "
+                            f"this one is {self.data.dtype}")
         return int(self.item())
 
     def __bool__(self) -> bool:
@@ -447,7 +465,13 @@ class Tensor:
         return self
 
     def __setitem__(self, key, value):
-        self._inplace("item assignment")[_index_key(key)] = _raw(value)
+        data = self._inplace("item assignment")
+        first, key = _torch_order(_index_key(key))
+        target = data if first is None else data[first]
+        try:
+            target[key] = _raw(value)
+        except IndexError as e:
+            raise ShapeError(f"indexing a tensor of shape {self.shape}: {e}") from None
 
     # -- arithmetic ---------------------------------------------------------------
     def __add__(self, other):
@@ -545,9 +569,7 @@ class Tensor:
 
     def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         k = _reduce_k(self, "mean", dim, keepdim, axis, keepdims)
-        if self.data.size == 0:
-            raise ShapeError("mean: the tensor is empty")
-        return _apply(_MEAN, (self,), (self.data,), k)
+        return _apply(_MEAN, (self,), (self.data,), k)     # over no elements: NaN, as in PyTorch
 
     def amax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         k = _reduce_k(self, "max", dim, keepdim, axis, keepdims)
@@ -577,7 +599,8 @@ class Tensor:
         dims, _ = _reduce_k(self, "var", dim, True, None, None)
         n = _count(self.shape, dims)
         centred = self - self.mean(dims, keepdim=True)
-        return (centred * centred).sum(dims, keepdim=keepdim) / max(n - correction, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):   # n ≤ correction: NaN (inf), as in PyTorch
+            return (centred * centred).sum(dims, keepdim=keepdim) / max(n - correction, 0)
 
     def std(self, dim=None, keepdim: bool = False, *, correction: int = 1, unbiased=None):
         return self.var(dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
@@ -619,12 +642,14 @@ class Tensor:
         return self.reshape(shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])
 
     def squeeze(self, dim=None):
+        """Drop dims of size 1 (all of them, one ``dim`` or a tuple of dims); others are left alone."""
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        d = _dim(dim, self.ndim, "squeeze")
-        if self.shape[d] != 1:
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        drop = {_dim(d, self.ndim, "squeeze") for d in dims}
+        if self.ndim == 0:              # dim 0 or -1 of a 0-d tensor: nothing to drop (as in PyTorch)
             return self
-        return self.reshape(self.shape[:d] + self.shape[d + 1:])
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in drop and n == 1)))
 
     def unsqueeze(self, dim: int):
         d = _dim(dim, self.ndim + 1, "unsqueeze")
@@ -678,12 +703,12 @@ class Tensor:
     broadcast_to = expand
 
     def __getitem__(self, key):
-        key = _index_key(key)
+        first, key = _torch_order(_index_key(key))
         try:
-            data = self.data[key]
+            data = (self.data if first is None else self.data[first])[key]
         except IndexError as e:
             raise ShapeError(f"indexing a tensor of shape {self.shape}: {e}") from None
-        return _make(_INDEX, (self,), (self.data,), data, (key, _repeats(key)))
+        return _make(_INDEX, (self,), (self.data,), data, (key, _repeats(key), first))
 
 
 # -- elementwise methods, one per op row -------------------------------------
@@ -816,11 +841,14 @@ def _to_array(data, dtype, copy: bool) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
     dt = _dtype(dtype)
+    # ``np.array(x, copy=False)`` means "never copy" in NumPy 2 and fails on a list or a
+    # number; ``asarray`` is "copy only if needed" in every NumPy version.
+    make = np.array if copy else np.asarray
     try:
         if dt is not None:
-            arr = np.array(data, dtype=dt, copy=copy)
+            arr = make(data, dtype=dt)
         else:
-            arr = np.array(data, copy=copy)
+            arr = make(data)
             k = arr.dtype.kind
             if k == "f":
                 if arr.dtype not in _FLOATS:
@@ -838,22 +866,65 @@ def _to_array(data, dtype, copy: bool) -> np.ndarray:
 
 
 def _index_key(key):
-    """Tensors inside an index become their arrays; float index tensors with whole values become ints."""
+    """Tensors inside an index become their arrays; float index tensors with whole values become ints.
+
+    Inside a tuple key a tuple is a list of positions (``x[(1, 1), :]`` picks row 1 twice), as in
+    NumPy and PyTorch; a 0-d integer array is a plain integer.
+    """
     if isinstance(key, tuple):
-        return tuple(_index_part(k) for k in key)
+        return tuple(_index_part(k, inner=True) for k in key)
     return _index_part(key)
 
 
-def _index_part(k):
+def _index_part(k, inner=False):
     if isinstance(k, Tensor):
         k = k.data
-    if isinstance(k, list):
-        k = np.asarray(k)
-    if isinstance(k, np.ndarray) and k.dtype.kind == "f":
-        if not np.all(k == np.round(k)):
-            raise InputError("an index tensor must hold whole numbers or booleans")
-        k = k.astype(np.int64)
+    if isinstance(k, list) or (inner and isinstance(k, tuple)):
+        try:
+            k = np.asarray(k)
+        except ValueError:
+            raise InputError("an index list must be rectangular (nested lists of equal length)") from None
+    if isinstance(k, np.ndarray):
+        if k.dtype.kind == "f":
+            if not np.all(k == np.round(k)):
+                raise InputError("an index tensor must hold whole numbers or booleans")
+            k = k.astype(np.int64)
+        elif k.dtype.kind not in "iub":
+            raise InputError(f"an index must hold whole numbers or booleans, got dtype {k.dtype}")
+        if k.ndim == 0 and k.dtype.kind in "iu":
+            k = int(k)
     return k
+
+
+def _is_int(p) -> bool:
+    return isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))
+
+
+def _torch_order(key):
+    """(integers first, the rest): PyTorch applies plain integers before the array indices.
+
+    NumPy treats an integer next to an index array as one more array, and when a slice
+    separates them moves the indexed dims to the front: for x of shape (2, 3, 4),
+    ``x[0, :, [1, 2]]`` is (2, 3) in NumPy but (3, 2) in PyTorch, which takes ``x[0]``
+    first. Splitting the key the same way gives PyTorch's shape (and its numbers) always;
+    the first part is basic indexing, a view, so the backward can scatter into it.
+    """
+    if not isinstance(key, tuple) or not any(_is_int(p) for p in key) or not any(
+            isinstance(p, (np.ndarray, bool, np.bool_)) for p in key):
+        return None, key
+    first, rest = [], []
+    for p in key:
+        if _is_int(p):
+            first.append(p)
+        elif p is None or isinstance(p, (bool, np.bool_)):
+            rest.append(p)                      # consumes no dim of x
+        elif p is Ellipsis:
+            first.append(p)
+            rest.append(p)
+        else:
+            first.extend([slice(None)] * (p.ndim if isinstance(p, np.ndarray) and p.dtype == bool else 1))
+            rest.append(p)
+    return tuple(first), tuple(rest)
 
 
 def _as_tensor(t, like=None) -> Tensor:

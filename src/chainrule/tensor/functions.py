@@ -77,8 +77,32 @@ def ones(*size, dtype=None, requires_grad: bool = False) -> Tensor:
     return _factory(np.ones(_shape_arg(size), _float_dtype(dtype)), requires_grad)
 
 
+def _number_dtype(value) -> np.dtype:
+    """The dtype PyTorch infers for a Python number: bool, int64 for a whole-number int, else the
+    default float dtype (float64 here, see the package docs)."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(bool)
+    if isinstance(value, (int, np.integer)):
+        return np.dtype(np.int64)
+    return np.dtype(np.float64)
+
+
 def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _factory(np.full(_shape_arg((size,)), fill_value, _float_dtype(dtype)), requires_grad)
+    """A tensor of ``size`` filled with ``fill_value``: ``full((2,), 4)`` is int64 and ``full((2,), 4.0)``
+    float64, as PyTorch infers from the number (a Tensor fill value that requires grad stays in the graph)."""
+    shape = _shape_arg((size,))
+    if isinstance(fill_value, Tensor):
+        if fill_value.data.size != 1:
+            raise ShapeError(f"full: fill_value must be a number or a one-element tensor, got shape "
+                             f"{fill_value.shape}")
+        if fill_value.requires_grad:
+            out = ones(shape, dtype=dtype or fill_value.dtype) * fill_value.reshape(())
+            return out
+        fill_value = fill_value.data.reshape(())[()]
+    if isinstance(fill_value, np.ndarray) or not isinstance(fill_value, (int, float, np.number, np.bool_)):
+        raise InputError(f"full: fill_value must be a number, got {type(fill_value).__name__}")
+    dt = _dtype(dtype) or _number_dtype(fill_value)
+    return _factory(np.full(shape, fill_value, dt), requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -107,6 +131,25 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> 
 
 
 def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced numbers from ``start`` to ``end`` (both included).
+
+    A ``start`` or ``end`` tensor that requires grad stays in the graph: the result is
+    ``start·(1 − w) + end·w`` with ``w = i/(steps − 1)``, so each point's gradient reaches
+    both ends (PyTorch gives such a result no gradient at all).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise InputError(f"linspace: steps must be a non-negative whole number, got {steps!r}")
+    ends = [v for v in (start, end) if isinstance(v, Tensor)]
+    for v in ends:
+        if v.data.size != 1:
+            raise ShapeError(f"linspace: start and end must be numbers or one-element tensors, got shape {v.shape}")
+    if any(v.requires_grad for v in ends):
+        dt = _dtype(dtype) or next(v.dtype for v in ends if v.requires_grad)
+        w = np.linspace(0.0, 1.0, steps, dtype=dt)
+        a, b = (v.reshape(()) if isinstance(v, Tensor) else v for v in (start, end))
+        out = a * (1.0 - w) + b * w
+        return out if out.shape == (steps,) else out.expand(steps)
+    start, end = (v.data.reshape(())[()] if isinstance(v, Tensor) else v for v in (start, end))
     return _factory(np.linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad)
 
 
@@ -291,26 +334,147 @@ def logsumexp(input, dim=None, keepdim: bool = False, **kw) -> Tensor:  # noqa: 
     return _as_tensor(input).logsumexp(dim, keepdim, **kw)
 
 
-def cross_entropy(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Cross-entropy of logits ``input`` (N, C) against class indices ``target`` (N,), in one node.
+def legacy_reduction(size_average, reduce, reduction: str, fn: str) -> str:
+    """PyTorch's deprecated ``size_average``/``reduce`` flags, when given, decide the reduction."""
+    if size_average is None and reduce is None:
+        if reduction not in ("mean", "sum", "none"):
+            raise InputError(f"{fn}: reduction must be one of 'mean', 'sum', 'none', got {reduction!r}")
+        return reduction
+    if reduce is not None and not reduce:
+        return "none"
+    return "sum" if size_average is not None and not size_average else "mean"
 
-    Equal to ``-log_softmax(input)[range(N), target].mean()``; the backward is
-    ``(softmax(input) − onehot(target)) / N``.
-    """
-    z = _as_tensor(input)
+
+def _class_dim(z: Tensor) -> int:
+    return 0 if z.ndim == 1 else 1
+
+
+def _class_targets(z: Tensor, target, ignore_index: int, fn: str) -> np.ndarray:
+    """Class-index targets as int64, checked against logits ``z`` of shape (C,), (N, C) or (N, C, d1, …)."""
     t = np.asarray(_raw(target))
-    if reduction not in ("mean", "sum", "none"):
-        raise InputError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if z.ndim not in (1, 2) or t.shape != z.shape[:-1]:
-        raise ShapeError(f"cross_entropy: logits of shape {z.shape} need class-index targets of shape "
-                         f"{z.shape[:-1]}, got {t.shape}")
+    if z.ndim == 0:
+        raise ShapeError(f"{fn}: input must have a class dim, got a 0-d tensor")
+    want = () if z.ndim == 1 else z.shape[:1] + z.shape[2:]
+    if t.shape != want:
+        raise ShapeError(f"{fn}: input of shape {z.shape} needs class-index targets of shape {want} "
+                         f"(the classes are dim {_class_dim(z)}), got {t.shape}")
     if t.dtype.kind == "f":
         if not np.all(t == np.round(t)):
-            raise InputError("cross_entropy: targets must be class indices (whole numbers)")
+            raise InputError(f"{fn}: targets must be class indices (whole numbers)")
         t = t.astype(np.int64)
     elif t.dtype.kind not in "iu":
-        raise InputError(f"cross_entropy: targets must be class indices, got dtype {t.dtype}")
-    if t.size and (t.min() < 0 or t.max() >= z.shape[-1]):
-        raise InputError(f"cross_entropy: target {int(t.max() if t.max() >= z.shape[-1] else t.min())} "
-                         f"is out of range for {z.shape[-1]} classes")
-    return _apply(_XENT, (z,), (z.data,), (t, reduction))
+        raise InputError(f"{fn}: targets must be class indices, got dtype {t.dtype}")
+    n_classes = z.shape[_class_dim(z)]
+    bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
+    if np.any(bad):
+        raise InputError(f"{fn}: target {int(t[bad].flat[0])} is out of range for {n_classes} classes")
+    return t.astype(np.int64, copy=False)
+
+
+def _class_weight(weight, z: Tensor, fn: str):
+    if weight is None:
+        return None
+    w = np.asarray(_raw(weight), dtype=z.dtype)
+    n_classes = z.shape[_class_dim(z)]
+    if w.shape != (n_classes,):
+        raise ShapeError(f"{fn}: weight must have one entry per class, shape ({n_classes},), got {w.shape}")
+    return w
+
+
+def _classes_last(x: Tensor) -> Tensor:
+    """(N, C, d1, …) → (N·d1·…, C); (C,) → (1, C)."""
+    if x.ndim == 1:
+        return x.reshape(1, -1)
+    if x.ndim > 2:
+        x = x.permute(0, *range(2, x.ndim), 1)
+    return x.reshape(-1, x.shape[-1])
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,  # noqa: A002
+             reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` at class indices ``target``, as PyTorch.
+
+    ``input`` is (C,), (N, C) or (N, C, d1, …) with targets (), (N,) or (N, d1, …); ``weight`` (C,)
+    scales each class, positions whose target is ``ignore_index`` count for nothing, and ``'mean'``
+    divides by the total weight of the counted targets.
+    """
+    reduction = legacy_reduction(size_average, reduce, reduction, "nll_loss")
+    x = _as_tensor(input)
+    t = _class_targets(x, target, ignore_index, "nll_loss")
+    w = _class_weight(weight, x, "nll_loss")
+    flat, tf = _classes_last(x), t.reshape(-1)
+    keep = tf != ignore_index
+    safe = np.where(keep, tf, 0)
+    scale = (np.ones(tf.shape, x.dtype) if w is None else w[safe]) * keep
+    picked = flat[np.arange(tf.size), safe]
+    losses = -(picked * scale)
+    if reduction == "none":
+        return losses.reshape(t.shape)
+    total = losses.sum()
+    if reduction == "sum":
+        return total
+    return _mean_by(total, scale.sum())
+
+
+def _mean_by(total: Tensor, weight_sum) -> Tensor:
+    """``total / weight_sum``; when nothing was counted, NaN with a zero gradient, as PyTorch gives."""
+    if weight_sum == 0:
+        return total * 0.0 + np.nan
+    return total / weight_sum
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,  # noqa: A002
+                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits ``input`` against ``target``, with PyTorch's signature and numbers.
+
+    The classes are dim 1 of ``input`` (dim 0 of a 1-D input): (C,), (N, C) or (N, C, d1, …).
+    ``target`` is class indices of shape (), (N,) or (N, d1, …), or class probabilities of
+    ``input``'s own shape. Plain class indices (no weight, nothing ignored, no smoothing) take the
+    op table's fused row: one node whose backward is ``(softmax(input) − onehot(target)) / N``.
+    Otherwise it is ``log_softmax`` along the class dim followed by :func:`nll_loss` (or
+    ``−Σ target · log_softmax`` for probabilities), with ``label_smoothing`` as PyTorch defines it.
+    """
+    reduction = legacy_reduction(size_average, reduce, reduction, "cross_entropy")
+    z = _as_tensor(input)
+    if z.ndim == 0:
+        raise ShapeError("cross_entropy: input must have a class dim, got a 0-d tensor")
+    ls = label_smoothing
+    if isinstance(ls, bool) or not isinstance(ls, (int, float)) or not 0.0 <= ls <= 1.0:
+        raise InputError(f"cross_entropy: label_smoothing must be a number in [0, 1], got {ls!r}")
+    cdim = _class_dim(z)
+    n_classes = z.shape[cdim]
+    w = _class_weight(weight, z, "cross_entropy")
+    raw = np.asarray(_raw(target))
+    if raw.shape == z.shape and raw.dtype.kind == "f":         # class probabilities
+        q = raw.astype(z.dtype)
+        if ls > 0:
+            q = q * (1 - ls) + ls / n_classes
+        wq = q if w is None else q * w.reshape((-1,) + (1,) * (z.ndim - 1 - cdim))
+        losses = -(z.log_softmax(cdim) * wq).sum(cdim)
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        if reduction == "sum":
+            return total
+        return _mean_by(total, z.data.size // n_classes if n_classes else 0)
+    t = _class_targets(z, raw, ignore_index, "cross_entropy")
+    if w is None and ls == 0 and not np.any(t == ignore_index):
+        if z.ndim <= 2:
+            return _apply(_XENT, (z,), (z.data,), (t, reduction))
+        flat = _classes_last(z)
+        out = _apply(_XENT, (flat,), (flat.data,), (t.reshape(-1), reduction))
+        return out.reshape(t.shape) if reduction == "none" else out
+    logp = z.log_softmax(cdim)
+    nll = nll_loss(logp, t, w, ignore_index=ignore_index, reduction=reduction)
+    if ls == 0:
+        return nll
+    keep = t != ignore_index
+    per_class = logp if w is None else logp * w.reshape((-1,) + (1,) * (z.ndim - 1 - cdim))
+    smooth = -per_class.sum(cdim) * keep.astype(z.dtype)
+    if reduction == "none":
+        smooth_r = smooth
+    elif reduction == "sum":
+        smooth_r = smooth.sum()
+    else:
+        smooth_r = _mean_by(smooth.sum(), keep.sum() if w is None else w[t[keep]].sum())
+    return nll * (1 - ls) + smooth_r * (ls / n_classes)
