@@ -82,11 +82,19 @@ def _parse_hidden(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _preflight() -> None:
-    """Fail before training, not after it, if a dependency is missing."""
-    from .plots import require
+def _preflight() -> list[str]:
+    """Fail before training, not after it, if the data set is missing; the notes for what is skipped.
+
+    scikit-learn (the data) is needed; matplotlib only draws the PNGs, so without it the
+    command still trains and explains, skips the plots and says so (on stderr, and in
+    ``--json`` as ``"notes"`` with the plot paths ``null``).
+    """
+    from .plots import missing, require
     require("sklearn")
-    require("matplotlib")
+    note = missing("matplotlib")
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return [note] if note else []
 
 
 class _Progress:
@@ -130,7 +138,7 @@ class _Progress:
             print(line, flush=True)
 
 
-def _train_and_save(hidden, epochs, lr, batch_size, seed, out, quiet):
+def _train_and_save(hidden, epochs, lr, batch_size, seed, out, quiet, plot=True):
     from . import digits, plots
 
     with _writing(out):
@@ -141,12 +149,12 @@ def _train_and_save(hidden, epochs, lr, batch_size, seed, out, quiet):
         result = digits.train(hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                               on_step=progress.step, on_epoch=progress.epoch)
     with _writing(out):
-        files = {
-            "model": digits.save_model(result, os.path.join(out, MODEL_FILE)),
-            "curves": plots.plot_training(result.history, os.path.join(out, CURVES_FILE)),
-            "gradient_norms": plots.plot_grad_norms(result.grad_norms, result.steps_per_epoch,
-                                                    os.path.join(out, NORMS_FILE)),
-        }
+        files = {"model": digits.save_model(result, os.path.join(out, MODEL_FILE)),
+                 "curves": None, "gradient_norms": None}
+        if plot:
+            files["curves"] = plots.plot_training(result.history, os.path.join(out, CURVES_FILE))
+            files["gradient_norms"] = plots.plot_grad_norms(result.grad_norms, result.steps_per_epoch,
+                                                            os.path.join(out, NORMS_FILE))
     return result, files
 
 
@@ -170,28 +178,29 @@ class _writing:
 
 
 def cmd_train_digits(args) -> int:
-    _preflight()
+    notes = _preflight()
     hidden = _parse_hidden(args.hidden)
     result, files = _train_and_save(hidden, args.epochs, args.lr, args.batch_size, args.seed, args.out,
-                                    quiet=args.json)
+                                    quiet=args.json, plot=not notes)
     if args.json:
         print(json.dumps({"test_accuracy": round(result.test_accuracy, 6), "epochs": result.epochs,
                           "seconds": round(result.seconds, 3), "train_accuracy": round(result.train_accuracy, 6),
-                          "hidden": list(result.hidden), "seed": result.seed, **files}))
+                          "hidden": list(result.hidden), "seed": result.seed, **files, "notes": notes}))
         return 0
     acc = result.test_accuracy
     target = "" if acc >= 0.97 else "  (below the 97% the defaults reach: try more --epochs)"
     print(f"test accuracy: {100 * acc:.2f}% after {result.epochs} epochs in {result.seconds:.1f} s{target}")
     print(f"train accuracy: {100 * result.train_accuracy:.2f}%")
     print(f"model:          {files['model']}")
-    print(f"curves:         {files['curves']}")
-    print(f"gradient norms: {files['gradient_norms']}")
+    skipped = "skipped (matplotlib is not installed)"
+    print(f"curves:         {files['curves'] or skipped}")
+    print(f"gradient norms: {files['gradient_norms'] or skipped}")
     print(f"next: chainrule digits explain --index 0 --model {files['model']}")
     return 0
 
 
 def cmd_digits_explain(args) -> int:
-    _preflight()
+    notes = _preflight()
     from . import digits, plots
 
     trained_now = False
@@ -202,22 +211,25 @@ def cmd_digits_explain(args) -> int:
             d = digits.DEFAULTS
             print(f"no --model given and no {path}: training the default network now "
                   f"({d['epochs']} epochs, a few seconds) and saving it there", file=sys.stderr)
-            _train_and_save(d["hidden"], d["epochs"], d["lr"], d["batch_size"], d["seed"], args.out, quiet=True)
+            _train_and_save(d["hidden"], d["epochs"], d["lr"], d["batch_size"], d["seed"], args.out, quiet=True,
+                            plot=not notes)
             trained_now = True
         elif not args.json:
             print(f"using the model at {path} (pass --model to choose another)", file=sys.stderr)
     model, meta = digits.load_model(path)
     e = digits.explain(model, int(meta.get("seed", 0)), args.index)
     wrong = e.misclassified
-    with _writing(args.out):
-        png = plots.plot_explanation(e.image, e.grad, e.probabilities, e.label, e.prediction, e.index,
-                                     os.path.join(args.out, f"digit-{e.index}.png"))
+    png = None
+    if not notes:
+        with _writing(args.out):
+            png = plots.plot_explanation(e.image, e.grad, e.probabilities, e.label, e.prediction, e.index,
+                                         os.path.join(args.out, f"digit-{e.index}.png"))
     if args.json:
         print(json.dumps({"index": e.index, "label": e.label, "prediction": e.prediction,
                           "probabilities": [round(float(p), 6) for p in e.probabilities],
                           "loss": e.loss, "grad": e.grad.tolist(), "image": e.image.tolist(),
                           "model": path, "trained_now": trained_now, "png": png,
-                          "misclassified": wrong}))
+                          "misclassified": wrong, "notes": notes}))
         return 0
     verdict = "correct" if e.prediction == e.label else "WRONG"
     print(f"test digit #{e.index} (split seed {meta.get('seed', 0)}): label {e.label}, "
@@ -239,7 +251,7 @@ def cmd_digits_explain(args) -> int:
             mark += "  ← prediction" if c != e.label else ", prediction"
         print(f"  {c}  {100 * p:6.2f}%  {'█' * int(round(30 * p))}{mark}")
     print()
-    print(f"picture: {png}")
+    print(f"picture: {png or 'skipped (matplotlib is not installed)'}")
     if wrong:
         shown = ", ".join(str(i) for i in wrong[:12]) + (", …" if len(wrong) > 12 else "")
         print(f"test digits this network gets wrong ({len(wrong)} of {e.n_test}): {shown}")

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import ChainruleError
 from ..files import atomic_write
 
-__all__ = ["require", "plot_training", "plot_grad_norms", "plot_explanation"]
+__all__ = ["require", "missing", "plot_training", "plot_grad_norms", "plot_explanation"]
 
 PIP_HINT = "pip install scikit-learn matplotlib"
 
@@ -25,6 +25,16 @@ def require(module: str):
         top = module.split(".")[0]
         name = "scikit-learn" if top == "sklearn" else top
         raise ChainruleError(f"{name} is needed for this command: {PIP_HINT}") from None
+
+
+def missing(module: str = "matplotlib") -> str | None:
+    """None if ``module`` imports, else a one-line note saying what is skipped without it and how to install it."""
+    import importlib
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return f"{module} is not installed, so no PNG plots were drawn (pip install {module} to get them)"
+    return None
 
 
 def _figure(*size):
