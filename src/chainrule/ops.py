@@ -205,8 +205,8 @@ _ROWS = [
          note="∂/∂x is 0 where y = 0 (also at x = 0); ∂/∂y at x = 0 is 0 for y ≥ 0 and −inf for y < 0 "
               "(xʸ·ln x with 0^y = inf there), and NaN for x < 0: PyTorch's values",
          singular=("{x}^{y} has an infinite slope in {x} at {x} = 0 when {y} < 1",
-                   "{x}^{y} has no real derivative in {y} for a negative base {x}, and an infinite one "
-                   "at {x} = 0 when {y} < 0")),
+                   "{x}^{y} with a negative base has no real derivative in {y} (and at {x} = 0 with "
+                   "{y} < 0 an infinite one)")),
     _row("powc", 1, "pow(x, k)", "where(k == 0, 0.0, k * pow(x, k - 1.0))",
          "{k}·{x}^({k}−1)", r"{k}\,{x}^{{{k}-1}}", "{x}^{k}", param="k", variant_of="pow",
          domain="a negative base needs a whole-number exponent, and 0 a non-negative one",
