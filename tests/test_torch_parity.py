@@ -408,3 +408,42 @@ def test_gradcheck_of_a_function_that_returns_its_input(fn, x):
     r = gradcheck(fn, [x])
     assert r.ok, str(r)
     assert all(c.numeric == pytest.approx(1.0) for c in r.checks)
+
+
+# -- the same bug classes beyond the examples ----------------------------------------------
+
+@pytest.mark.parametrize("call", ["norm()", "norm(dim=-1)", "std()", "std(0)", "std(correction=0)"])
+@pytest.mark.parametrize("arr", [np.zeros(3), np.ones((2, 3)), np.array([[0.0, 0.0], [1.0, 2.0]])],
+                         ids=["zeros", "constant", "mixed"])
+def test_norm_and_std_have_torchs_zero_gradient_where_they_are_zero(call, arr):
+    x = ct.tensor(arr, requires_grad=True)
+    xt = torch.tensor(arr, requires_grad=True)
+    out, tout = eval("x." + call), eval("xt." + call)  # noqa: S307
+    same(out.data, tout, call)
+    out.sum().backward()
+    tout.sum().backward()
+    same(x.grad, xt.grad, f"∂/∂x of {call}")                 # was NaN (inf · 0) at a zero norm or spread
+
+
+@pytest.mark.parametrize("call, shape", [("softmax(0)", (0, 2)), ("log_softmax(1)", (2, 0)),
+                                         ("logsumexp(0)", (0, 2)), ("logsumexp(1)", (0, 3))])
+def test_softmax_family_on_empty_tensors(call, shape):
+    x = ct.zeros(*shape, requires_grad=True)
+    xt = torch.zeros(*shape, dtype=torch.float64, requires_grad=True)
+    out, tout = eval("x." + call), eval("xt." + call)  # noqa: S307
+    same(out.data, tout, call)
+    out.sum().backward()
+    tout.sum().backward()
+    same(x.grad, xt.grad, call)
+
+
+@pytest.mark.parametrize("call", ["var(0, True)", "var(0, False)", "std(1, True, True)", "var(1, False, True)",
+                                  "var(dim=0, unbiased=False)", "std(0, correction=2)", "var((0, 1), keepdim=True)"])
+def test_var_and_std_take_unbiased_second_as_torch(call):
+    arr = RNG.standard_normal((4, 3))
+    x, xt = ct.tensor(arr, requires_grad=True), torch.tensor(arr, requires_grad=True)
+    out, tout = eval("x." + call), eval("xt." + call)  # noqa: S307
+    same(out.data, tout, call)                             # var(0, True) used to mean keepdim=True
+    out.sum().backward()
+    tout.sum().backward()
+    same(x.grad, xt.grad, call)

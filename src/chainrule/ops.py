@@ -587,6 +587,8 @@ def _clip_d(g, xs, k, out):
 
 def _softmax_f(xs, k):
     x = xs[0]
+    if x.size == 0:                           # nothing to normalise (PyTorch returns the empty tensor)
+        return np.empty_like(x)
     e = np.exp(x - x.max(axis=k, keepdims=True))
     e /= e.sum(axis=k, keepdims=True)
     return e
@@ -600,6 +602,8 @@ def _softmax_d(g, xs, k, out):
 
 def _log_softmax_f(xs, k):
     x = xs[0]
+    if x.size == 0:
+        return np.empty_like(x)
     shifted = x - x.max(axis=k, keepdims=True)
     shifted -= np.log(np.exp(shifted).sum(axis=k, keepdims=True))
     return shifted
@@ -612,6 +616,8 @@ def _log_softmax_d(g, xs, k, out):
 def _logsumexp_f(xs, k):
     x = xs[0]
     dims, keepdim = k
+    if _reduced_count(x.shape, dims) == 0 or x.size == 0:   # log of an empty sum: −inf, as PyTorch
+        return np.full(np.sum(x, axis=dims, keepdims=keepdim).shape, -np.inf, x.dtype)
     m = np.max(x, axis=dims, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)        # all -inf (or inf): no shift
     out = np.log(np.sum(np.exp(x - m), axis=dims, keepdims=True)) + m

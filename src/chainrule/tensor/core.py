@@ -593,21 +593,40 @@ class Tensor:
         d = None if dim is None else _dim(dim, self.ndim, "argmin")
         return _leaf(np.argmin(self.data, axis=d, keepdims=keepdim if d is not None else False))
 
-    def var(self, dim=None, keepdim: bool = False, *, correction: int = 1, unbiased=None):
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, keepdims=None):
+        """Variance with PyTorch's signatures: ``var(dim, unbiased, keepdim)`` positionally (as
+        ``torch.var(x, 0, True)``, where True is *unbiased*) or ``var(dim, correction=…, keepdim=…)``."""
+        if unbiased is not None and correction is not None:
+            raise InputError("var: give unbiased or correction, not both")
         if unbiased is not None:
+            if not isinstance(unbiased, (bool, np.bool_)):
+                raise InputError(f"var: unbiased must be True or False, got {unbiased!r} "
+                                 "(the second positional argument is unbiased, as in PyTorch; "
+                                 "pass keepdim=… by name)")
             correction = 1 if unbiased else 0
+        elif correction is None:
+            correction = 1
+        if axis is not None:
+            dim = axis
+        if keepdims is not None:
+            keepdim = keepdims
         dims, _ = _reduce_k(self, "var", dim, True, None, None)
         n = _count(self.shape, dims)
         centred = self - self.mean(dims, keepdim=True)
         with np.errstate(divide="ignore", invalid="ignore"):   # n ≤ correction: NaN (inf), as in PyTorch
             return (centred * centred).sum(dims, keepdim=keepdim) / max(n - correction, 0)
 
-    def std(self, dim=None, keepdim: bool = False, *, correction: int = 1, unbiased=None):
-        return self.var(dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, keepdims=None):
+        """√var (same arguments); where the spread is 0 the gradient is 0, as in PyTorch (not inf · 0 = NaN)."""
+        return _sqrt_flat_at_zero(self.var(dim, unbiased, keepdim, correction=correction, axis=axis,
+                                           keepdims=keepdims))
 
-    def norm(self):
-        """The Euclidean (Frobenius) norm, ‖x‖ = √Σx²."""
-        return (self * self).sum().sqrt()
+    def norm(self, p=2, dim=None, keepdim: bool = False):
+        """The Euclidean (Frobenius) norm ‖x‖ = √Σx² (over ``dim`` if given); its gradient at x = 0 is 0,
+        as in PyTorch."""
+        if p not in (2, "fro"):
+            raise InputError(f"norm: only the Euclidean norm (p=2) is supported, got p={p!r}")
+        return _sqrt_flat_at_zero((self * self).sum(dim, keepdim))
 
     def softmax(self, dim: int = -1):
         return _apply(_SOFTMAX, (self,), (self.data,), _dim(dim, self.ndim, "softmax"))
@@ -772,6 +791,19 @@ def _make(op, prev, xs, data, k):
     out._prev = out._xs = ()
     out._k = None
     return out
+
+
+def _sqrt_flat_at_zero(v: Tensor) -> Tensor:
+    """√v with gradient 0 where v = 0 (PyTorch's std and norm backward), by the double ``where``:
+    the square root only ever sees 1 at those places, so no inf · 0 = NaN reaches the gradient."""
+    zero = v.data == 0
+    if not zero.any():
+        return v.sqrt()
+    one = _lift(1.0, v)
+    safe_in = _make(_WHERE, (one, v), (one.data, v.data), np.where(zero, one.data, v.data), zero)
+    root = safe_in.sqrt()
+    flat = v * 0.0
+    return _make(_WHERE, (flat, root), (flat.data, root.data), np.where(zero, flat.data, root.data), zero)
 
 
 def _leaf(data, name=None) -> Tensor:
