@@ -120,7 +120,6 @@ def test_program_from_closed_stdin_is_a_user_error(capsys, monkeypatch):
     (["grad", "L = expp(x)", "--at", "x=1"],
      "chainrule: error: line 1, column 5: unknown function 'expp': did you mean exp?"),
     (["grad", "L = x.real", "--at", "x=1"], "chainrule: error: line 1, column 5: not allowed: attribute access"),
-    (["grad", "L = x*2", "--at", "x=1", "q=2"], "chainrule: error: unknown input 'q'"),
     (["grad", "L = x*y", "--at", "x=1"], "chainrule: error: missing value for input 'y': give --at y=VALUE"),
     (["grad", "L = 1/x", "--at", "x=0"], "chainrule: error: line 1, column 5: div(1, 0) is undefined"),
     (["grad", "L = x**2 * 1e300", "--at", "x=1e10"], "too large for a float (overflow)"),

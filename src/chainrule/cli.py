@@ -52,7 +52,7 @@ from .textfmt import fit_lines, text_table
 from . import lang
 
 __all__ = ["main", "build_parser", "PLUGINS", "SUBPARSERS", "add_program_arguments", "read_program",
-           "parse_at", "run_from_args", "fmt", "json_number", "EXIT_NONFINITE"]
+           "parse_at", "program_values", "run_from_args", "fmt", "json_number", "EXIT_NONFINITE"]
 
 #: Exit status when the command ran but a gradient it printed is not a finite number (inf or nan).
 EXIT_NONFINITE = 3
@@ -113,25 +113,46 @@ def read_program(text: str) -> str:
 
 
 def parse_at(items: list[str]) -> dict[str, float]:
-    """``["x=1", "y=2"]`` (or ``["x=1 y=2"]``, ``["x=1,y=2"]``) -> ``{"x": 1.0, "y": 2.0}``."""
+    """``["x=1", "y=2"]`` (or ``["x=1 y=2"]``, ``["x=1,y=2"]``) -> ``{"x": 1.0, "y": 2.0}``.
+
+    Values are numbers as chainrule prints them too (``x=−0.3``, with U+2212). One value per
+    name: ``x=1,5`` is refused, saying so (a decimal is written ``1.5``).
+    """
     values: dict[str, float] = {}
     for item in items:
-        for part in item.replace(",", " ").split():
-            name, eq, text = part.partition("=")
-            name = name.strip()
-            if not eq or not name or not text.strip():
-                raise InputError(f"--at {part!r}: expected NAME=VALUE, e.g. --at x=2")
-            if not name.isidentifier():
-                raise InputError(f"--at {part!r}: '{name}' is not a variable name")
-            try:
-                value = float(text)
-            except ValueError:
-                raise InputError(f"--at {part!r}: '{text}' is not a number") from None
-            if not math.isfinite(value):
-                raise InputError(f"--at {part!r}: the value must be a finite number")
-            if name in values:
-                raise InputError(f"--at: '{name}' is given twice")
-            values[name] = value
+        for word in item.split():
+            parts = word.split(",")
+            for i, part in enumerate(parts):
+                if not part:
+                    continue
+                name, eq, text = part.partition("=")
+                name = name.strip()
+                if not eq and i > 0 and "=" in parts[i - 1]:
+                    first = parts[i - 1].partition("=")[0]
+                    raise InputError(f"--at {word!r}: one value per input is expected ({parts[i - 1]}); "
+                                     f"a decimal is written with a point ({parts[i - 1]}.{part}), and each "
+                                     f"input gets its own NAME=VALUE (--at {first}=1 y=2)")
+                if not eq or not name or not text.strip():
+                    raise InputError(f"--at {part!r}: expected NAME=VALUE, e.g. --at x=2")
+                if not name.isidentifier():
+                    raise InputError(f"--at {part!r}: '{name}' is not a variable name")
+                try:
+                    value = lang.parse_number(text)
+                except ValueError:
+                    raise InputError(f"--at {part!r}: '{text}' is not a number") from None
+                if not math.isfinite(value):
+                    raise InputError(f"--at {part!r}: the value must be a finite number")
+                if name in values:
+                    raise InputError(f"--at: '{name}' is given twice")
+                values[name] = value
+    return values
+
+
+def program_values(program, items: list[str]) -> dict[str, float]:
+    """``--at`` for ``program``: a value it does not use is a warning on stderr, not a failure."""
+    values = parse_at(items)
+    for name, why in program.unused(values).items():
+        print(f"chainrule: warning: --at {name}={fmt(values[name])} is not used: {why}", file=sys.stderr)
     return values
 
 
@@ -140,7 +161,7 @@ def run_from_args(args):
     from .lang import parse
 
     program = parse(read_program(args.program))
-    return program.run(parse_at(args.at))
+    return program.run(program_values(program, args.at), unused="ignore")
 
 
 def json_number(x):
@@ -197,7 +218,9 @@ def _check_names(run, names, option: str) -> None:
     known = set(run.values)
     for n in names:
         if n not in known:
-            raise InputError(f"{option} {n}: the program has no variable named '{n}'; its inputs: "
+            close = lang._close(n, known)
+            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+            raise InputError(f"{option} {n}: the program has no variable named '{n}'{hint}; its inputs: "
                              f"{', '.join(run.program.inputs) or '(none)'}; assigned: "
                              f"{', '.join(run.program.assigned)}")
 
@@ -283,15 +306,15 @@ def cmd_step(args) -> int:
             if p not in program.inputs:
                 raise InputError(f"--params {p}: not an input of the program; its inputs: "
                                  f"{', '.join(program.inputs) or '(none)'}")
-    values = parse_at(args.at)
+    values = program_values(program, args.at)
     out = program.output
-    before = program.run(values)
+    before = program.run(values, unused="ignore")
     grads = before.grads()
     warnings = _nonfinite_warnings(before, grads, out)
     stuck = [p for p in (params or program.inputs) if p in grads and not math.isfinite(grads[p])]
     if stuck:    # no learning rate helps: the slope itself is undefined
         return _no_step(args.json, lr, params or list(program.inputs), before, grads, stuck, warnings)
-    s = gradient_step(program, values, lr, params)
+    s = gradient_step(program, values, lr, params, unused="ignore")
     review = review_step(s)
     status = EXIT_NONFINITE if warnings else 0
     if args.json:

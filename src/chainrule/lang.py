@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import ast
 import difflib
+import keyword
 import math
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 from numbers import Real
@@ -35,14 +37,16 @@ from .errors import InputError, ProgramError
 from .ops import FUNCTIONS
 from .scalar import MathError, Value
 
-__all__ = ["parse", "evaluate", "Program", "Statement", "Run", "StepResult", "gradient_step",
-           "MAX_CHARS", "MAX_STATEMENTS", "MAX_DEPTH", "MAX_NODES"]
+__all__ = ["parse", "evaluate", "parse_number", "Program", "Statement", "Run", "StepResult", "gradient_step",
+           "MAX_CHARS", "MAX_STATEMENTS", "MAX_DEPTH", "MAX_CHAIN", "MAX_NODES"]
 
 # Bounds, so that a program pasted into the web app cannot exhaust the machine.
 # Module-level so an application (or a test) can tighten them.
 MAX_CHARS = 20_000        # program text length
 MAX_STATEMENTS = 2_000    # assignments
-MAX_DEPTH = 200           # expression nesting (our walk is recursive)
+MAX_DEPTH = 200           # expression nesting (our walk is recursive; Python's parser allows 200 brackets)
+MAX_CHAIN = 2_500         # operations in a row in one statement, e.g. the + of a long sum (Python's
+                          # AST constructor stops near 3,000 levels, less the caller's stack)
 MAX_NODES = 100_000       # Values built by one run
 
 # function name in a program -> (op-table row, number of Value arguments)
@@ -56,15 +60,25 @@ assert set(_ARITY) == set(FUNCTIONS)
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 ALLOWED = ("a program may use numbers, names, `name = expression` (one per line or separated by ;), "
-           "+ - * / **, unary minus, parentheses and the functions " + ", ".join(FUNCTIONS))
+           "+ - * / ** (also − · × ^ x²), unary minus, parentheses, |x|, √x and the functions "
+           + ", ".join(FUNCTIONS))
+
+# Names chainrule prints in explanations that are not functions of a program
+_SHOWN_ONLY = {
+    "sign": "sign(x) is not a function of a program: chainrule shows it as the slope of |x| (abs); "
+            "write abs(x) for the absolute value",
+}
+_BRANCH = ("a program's graph is the same at every input, so it cannot branch (chainrule prints "
+           "'1 if x > 0 else 0' for the slope of relu at a kink): use relu(x), max(a, b), min(a, b) or abs(x)")
+
 
 # What to call a refused construct, by ast class name.
 _REFUSED = {
     "Attribute": "attribute access (a.b)", "Subscript": "indexing (a[i])", "Slice": "slicing",
     "Lambda": "lambda", "Import": "import", "ImportFrom": "import", "JoinedStr": "f-strings",
     "FormattedValue": "f-strings", "ListComp": "comprehensions", "SetComp": "comprehensions",
-    "DictComp": "comprehensions", "GeneratorExp": "comprehensions", "Compare": "comparisons (<, ==, …)",
-    "If": "if statements", "IfExp": "if-expressions (a if c else b)", "BoolOp": "and/or",
+    "DictComp": "comprehensions", "GeneratorExp": "comprehensions", "Compare": "comparisons (<, ==, …): " + _BRANCH,
+    "If": "if statements", "IfExp": "if-expressions (a if c else b): " + _BRANCH, "BoolOp": "and/or",
     "AugAssign": "augmented assignment (x += …): assign a new name instead, e.g. x2 = x + 1",
     "AnnAssign": "annotated assignment (x: float = …)", "For": "loops", "AsyncFor": "loops",
     "While": "loops", "FunctionDef": "def", "AsyncFunctionDef": "def", "ClassDef": "class",
@@ -98,27 +112,46 @@ class Program:
     inputs: tuple[str, ...]      # free names, in order of first use
     assigned: tuple[str, ...]    # assigned names, in order
     output: str                  # the last assigned name
+    _source: "_Source | None" = field(default=None, repr=False, compare=False)
 
-    def run(self, values: Mapping[str, float]) -> "Run":
-        """Build the graph at these input values. Raises InputError / ProgramError."""
-        given = _check_values(self, values)
+    def run(self, values: Mapping[str, float], *, unused: str = "error") -> "Run":
+        """Build the graph at these input values. Raises InputError / ProgramError.
+
+        A value for a name that is not an input is an InputError, or with
+        ``unused="ignore"`` left out (see :meth:`unused`, which says why for each).
+        """
+        given = _check_values(self, values, unused)
         with enable_grad():
             return _Builder(self).run(given)
+
+    def unused(self, values: Mapping[str, float]) -> dict[str, str]:
+        """For each given name that is not an input of the program: why it is not used."""
+        out = {}
+        for key in values:
+            name = _nfkc(key)
+            if name not in self.inputs:
+                out[str(key)] = _unused_reason(self, name)
+        return out
 
     def __str__(self) -> str:
         return "\n".join(f"{s.target} = {s.text}" for s in self.statements)
 
 
 def parse(text: str) -> Program:
-    """Parse program text; refuse anything outside the language with a ProgramError."""
+    """Parse program text; refuse anything outside the language with a ProgramError.
+
+    The text may use Python's notation or the one chainrule prints (see
+    :class:`_Source`): ``σ(z1)·w₁ − x²`` reads as ``sigmoid(z1)*w1 - x**2``.
+    """
     if not isinstance(text, str):
         raise ProgramError(f"a program is text, got {type(text).__name__}")
     if len(text) > MAX_CHARS:
         raise ProgramError(f"the program is {len(text)} characters long; at most {MAX_CHARS} are allowed", 1, 1)
     text = text.removeprefix("\ufeff")   # the byte-order mark some editors put first (Windows Notepad)
-    lines = _lines(text)
-    tree = _ast_parse(text, lines)
-    where = _Where(lines)
+    source = _Source(text)
+    _check_chains(source)
+    tree = _ast_parse(source)
+    where = _Where(source)
     if not tree.body:
         raise ProgramError("the program is empty: write at least one assignment, e.g. L = (3*x + 1)**2", 1, 1)
     if len(tree.body) > MAX_STATEMENTS:
@@ -149,55 +182,108 @@ def parse(text: str) -> Program:
             raise ProgramError(f"'{target}' is a function name; pick another variable name", line, col)
         assigned[target] = line
         statements.append(Statement(target, expr, line, col, where.segment(expr)))
-    return Program(text, tuple(statements), tuple(inputs), tuple(assigned), statements[-1].target)
+    return Program(text, tuple(statements), tuple(inputs), tuple(assigned), statements[-1].target, source)
 
 
-def _ast_parse(text: str, lines: list[str]) -> ast.Module:
+# Python's AST constructor keeps its own recursion count, which CPython 3.11 can get wrong when
+# several threads parse at once ("SystemError: AST constructor recursion depth mismatch"):
+# one parse at a time. Parsing a 20,000-character program takes about a millisecond.
+_PARSE_LOCK = threading.Lock()
+
+
+def _ast_parse(source: "_Source") -> ast.Module:
     try:
-        return ast.parse(text, mode="exec")
+        with _PARSE_LOCK:
+            return ast.parse(source.py, mode="exec")
     except SyntaxError as e:
-        msg = e.msg
-        if "null bytes" in msg:
-            raise ProgramError("the program contains a NUL character", 1, 1) from None
-        if "nested parentheses" in msg:
-            msg += f" (at most {MAX_DEPTH} levels of nesting are allowed: split it into several statements)"
-        else:
-            msg = f"syntax error: {msg}; {ALLOWED}"
-        raise ProgramError(msg, e.lineno or 1, max(1, e.offset or 1)) from None
-    except (RecursionError, MemoryError):
-        # Python's own parser gave up; point at the longest line, the likely culprit.
+        line = min(max(1, e.lineno or 1), max(1, len(source.lines)))
+        col = source.column(line, max(0, (e.offset or 1) - 1))
+        raise ProgramError(_syntax_message(e.msg or "invalid syntax", source, line), line, col) from None
+    except (RecursionError, MemoryError, SystemError):
+        # Python's own parser gave up (our checks keep programs well inside its limits, unless the
+        # caller's own stack is already deep): point at the longest line, the likely culprit.
+        lines = source.lines
         line = max(range(len(lines)), key=lambda i: len(lines[i])) + 1 if lines else 1
-        raise ProgramError(f"this statement is nested too deeply (at most {MAX_DEPTH} levels are "
-                           "allowed): split it into several statements", line, 1) from None
-    except ValueError as e:  # e.g. source code cannot contain null bytes (older Pythons)
-        raise ProgramError(f"the program could not be read: {e}", 1, 1) from None
+        raise ProgramError(f"this statement is too deep for Python's parser (at most {MAX_DEPTH} levels of "
+                           f"nesting and {MAX_CHAIN} operations in a row are allowed): split it into "
+                           "several statements", line, 1) from None
+    except ValueError as e:  # "source code string cannot contain null bytes" (Python 3.11)
+        if "null" in str(e):
+            raise ProgramError("the program contains a NUL character", 1, 1) from None
+        raise ProgramError("the program could not be read: it is not valid text", 1, 1) from None
+
+
+def _syntax_message(msg: str, source: "_Source", line: int) -> str:
+    """Python's SyntaxError message, said for someone who does not write Python."""
+    if "null bytes" in msg:
+        return "the program contains a NUL character"
+    if "nested parentheses" in msg:
+        return f"{msg} (at most {MAX_DEPTH} levels of nesting are allowed: split it into several statements)"
+    if "Exceeds the limit" in msg and "digits" in msg:
+        return "this number has too many digits (a program's numbers must be finite floats, at most about 1.8e308)"
+    text = source.lines[line - 1].strip() if line <= len(source.lines) else ""
+    if any(t.kind == "name" and t.py in ("if", "else") for t in source.tokens if t.line == line):
+        return "not allowed: if-expressions (a if c else b): " + _BRANCH
+    if "assign to function call" in msg or "assign to expression" in msg:
+        m = re.match(r"([^\W\d]\w*)\s*\(([^()]*)\)\s*=", text)
+        if m:
+            return (f"'{m.group(0).rstrip('= ').strip()} =' is not how to write it: the left side of = is the "
+                    f"name of the result, and the inputs are whatever names the right side uses; write "
+                    f"{m.group(1)} = {text[m.end():].strip() or '…'}")
+        return "the left side of = must be one new name, e.g. L = (3*x + 1)**2"
+    if "invalid character" in msg:
+        m = re.search(r"'(.)' \(U\+([0-9A-F]+)\)", msg)
+        if m and m.group(1) == "√":
+            return "√ needs something to take the root of, e.g. √x or √(x + 1)"
+        if m:
+            return f"'{m.group(1)}' (U+{m.group(2)}) is not part of the language; {ALLOWED}"
+    msg = msg.replace(". Maybe you meant '==' or ':=' instead of '='?", "").replace(" Perhaps you forgot a comma?", "")
+    return f"syntax error: {msg}; {ALLOWED}"
 
 
 class _Where:
-    """1-based (line, column) of an ast node; ast columns count UTF-8 bytes, people count characters."""
+    """1-based (line, column) of an ast node in the user's own text (ast columns count UTF-8 bytes of
+    the Python spelling; people count the characters they typed)."""
 
-    def __init__(self, lines: list[str]):
-        self.lines = lines
+    def __init__(self, source: "_Source"):
+        self.source = source
+        self.lines = source.lines
 
     def __call__(self, node) -> tuple[int, int]:
         line = getattr(node, "lineno", 1) or 1
-        offset = getattr(node, "col_offset", 0) or 0
-        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
-        col = len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore")) + 1
-        return line, col
+        return line, self.source.byte_column(line, getattr(node, "col_offset", 0) or 0)
 
     def segment(self, node) -> str:
-        """The source text of ``node``, on one line (ast.get_source_segment re-splits the whole text)."""
-        first, last = node.lineno - 1, node.end_lineno - 1
-        raw = [line.encode("utf-8") for line in self.lines[first:last + 1]]
-        raw[-1] = raw[-1][:node.end_col_offset]
-        raw[0] = raw[0][node.col_offset:]
-        return " ".join(b"\n".join(raw).decode("utf-8", errors="replace").split())
+        """The user's text of ``node``, on one line (as typed: ``σ(z1)`` stays ``σ(z1)``)."""
+        first, last = node.lineno, node.end_lineno
+        start = self.source.byte_column(first, node.col_offset) - 1
+        # the 1-based column of the node's last character is the 0-based end of the slice
+        end = self.source.byte_column(last, _prev_char(self.source.py_lines[last - 1], node.end_col_offset))
+        if first == last:
+            raw = [self.lines[first - 1][start:end]]
+        else:
+            raw = [self.lines[first - 1][start:], *self.lines[first:last - 1], self.lines[last - 1][:end]]
+        return " ".join("\n".join(raw).split())
+
+
+def _prev_char(line: str, offset: int) -> int:
+    """Byte offset of the character before byte ``offset`` of ``line``."""
+    b = line.encode("utf-8")[:offset]
+    return len(b) - len(b.decode("utf-8", errors="ignore")[-1:].encode("utf-8"))
 
 
 def _lines(text: str) -> list[str]:
     """Lines as Python's tokenizer counts them (str.splitlines also splits at \\f, \\v, U+2028 ...)."""
     return re.split(r"\r\n|\r|\n", text)
+
+
+def _close(name: str, candidates, n: int = 3) -> list[str]:
+    """The candidates that look like ``name``: same letters in another case first, then difflib's."""
+    candidates = list(candidates)
+    same = [c for c in candidates if c.lower() == name.lower()]
+    lower = {c.lower(): c for c in candidates}
+    near = [lower[c] for c in difflib.get_close_matches(name.lower(), list(lower), n=n)]
+    return list(dict.fromkeys(same + near))[:n]
 
 
 def _refuse(node, where, what: str | None = None):
@@ -209,7 +295,7 @@ def _assignment(stmt, where) -> tuple[str, ast.expr]:
     """``name = expression`` or a ProgramError saying why not."""
     if isinstance(stmt, ast.Expr):
         raise ProgramError("an expression on its own does nothing: assign it to a name, "
-                           f"e.g. y = {_short(stmt.value)}", *where(stmt))
+                           f"e.g. y = {_short(stmt.value, where)}", *where(stmt))
     if not isinstance(stmt, ast.Assign):
         _refuse(stmt, where)
     if len(stmt.targets) != 1:
@@ -228,9 +314,10 @@ _BINARY = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y,
            ast.Mult: lambda x, y: x * y, ast.Div: lambda x, y: x / y}
 
 
-def _short(node) -> str:
-    s = ast.unparse(node)
-    return s if len(s) <= 40 else s[:37] + "..."
+def _short(node, where) -> str:
+    """The user's text of ``node``, cut short (never ast.unparse: it recurses, and fails on huge ints)."""
+    s = where.segment(node)
+    return s if len(s) <= 40 else s[:37] + "…"
 
 
 def _check_depth(expr, where) -> None:
@@ -318,18 +405,32 @@ class _Checker:
                                *self.where(node))
 
     def call(self, node) -> None:
-        f = node.func
+        f, where = node.func, self.where
         if isinstance(f, ast.Attribute):
-            _refuse(f, self.where)
+            close = _close(f.attr, _ARITY)
+            if isinstance(f.value, ast.Name) and close:
+                raise ProgramError(f"write {close[0]}(…) without '{f.value.id}.': the functions are built in",
+                                   *where(f))
+            _refuse(f, where)
         if not isinstance(f, ast.Name):
-            raise ProgramError(f"'{_short(f)}' is not a function; known functions: {', '.join(FUNCTIONS)}",
-                               *self.where(f))
+            text = _short(f, where)
+            args = ", ".join(_short(a, where) for a in node.args)
+            raise ProgramError(f"'{text}' is not a function: to multiply, write {text}*({args}); "
+                               f"known functions: {', '.join(FUNCTIONS)}", *where(f))
         name = f.id
         if name not in _ARITY:
-            close = difflib.get_close_matches(name, _ARITY, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
+            if name in _SHOWN_ONLY:
+                raise ProgramError(_SHOWN_ONLY[name], *where(f))
+            close = _close(name, _ARITY)
+            if close and close[0].lower() == name.lower():
+                hint = f"did you mean {close[0]}? (function names are lower-case) "
+            elif close:
+                hint = f"did you mean {' or '.join(close)}? "
+            else:
+                args = ", ".join(_short(a, where) for a in node.args)
+                hint = f"to multiply, write {name}*({args}); "
             raise ProgramError(f"unknown function '{name}': {hint}known functions: {', '.join(FUNCTIONS)}",
-                               *self.where(f))
+                               *where(f))
         if node.keywords:
             kw = node.keywords[0]
             raise ProgramError(f"not allowed: keyword arguments ({kw.arg or '**'}=…); write "
@@ -347,6 +448,420 @@ class _Checker:
                                *self.where(node.args[1]))
         for a in node.args:
             self.visit(a)
+
+
+# --------------------------------------------------------------------------
+# The learner's notation: what chainrule prints can be typed back in
+# --------------------------------------------------------------------------
+#
+# Before Python's parser sees the text, a small scanner turns the notation
+# chainrule itself prints into Python's: − (U+2212) → -, · and × → *,
+# x² → x**2, x^y → x**y (there is no xor here), σ(z) → sigmoid(z),
+# √x → sqrt(x), |x| → abs(x), ln x → log(x), tanh²(x) → tanh(x)**2,
+# x₁ → x1, ½ → (1/2). Each character of the translated text remembers the
+# column of the user's character it came from, so every error points into
+# the user's own text. The scanner only rewrites tokens; it never evaluates.
+
+_DASHES = "\u2212\u2010\u2011\u2012\u2013\ufe63\uff0d"          # − ‐ ‑ ‒ – ﹣ －
+_UNICODE_OPS = {**{c: "-" for c in _DASHES}, **{c: "*" for c in "·×⋅∙∗\u0387"},
+                "÷": "/", "∕": "/", "≤": "<=", "≥": ">=", "≠": "!=", "^": "**", "^=": "**="}
+_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+"))
+_SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789"))
+_NAMED = {"σ": "sigmoid", "ln": "log", "√": "sqrt"}   # the notation's own function names
+_PY_OPS = sorted(["**=", "//=", ">>=", "<<=", "...", "**", "//", "==", "!=", "<=", ">=", "->", ":=", "<<", ">>",
+                  "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "@="], key=len, reverse=True)
+_NUMBER_RE = re.compile(r"0[xX][0-9a-fA-F_]*|0[bB][01_]*|0[oO][0-7_]*"
+                        r"|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?[jJ]?")
+_OPERAND_END = ("name", "number", "frac", "sup", "close")
+
+
+@dataclass
+class _Tok:
+    kind: str      # name number frac sup root op str ws nl other
+    src: str       # the user's text
+    py: str        # its Python spelling
+    line: int      # 1-based
+    col: int       # 0-based, in characters of the user's line
+
+
+def _is_name_char(c: str) -> bool:
+    return c not in _UNICODE_OPS and (("a" + c).isidentifier() or c in _SUBSCRIPTS)
+
+
+def _scan(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    i, line, col, n = 0, 1, 0, len(text)
+
+    def add(kind, src, py=None):
+        nonlocal i, col
+        toks.append(_Tok(kind, src, src if py is None else py, line, col))
+        i += len(src)
+        col += len(src)
+
+    while i < n:
+        c = text[i]
+        if c in "\r\n":
+            src = "\r\n" if text.startswith("\r\n", i) else c
+            toks.append(_Tok("nl", src, src, line, col))
+            i, line, col = i + len(src), line + 1, 0
+        elif c in " \t\f" or (c == "\\" and text[i + 1:i + 2] in ("\n", "\r")):
+            j = i + 1
+            while j < n and text[j] in " \t\f":
+                j += 1
+            add("ws", text[i:j])
+        elif c == "#":
+            j = i
+            while j < n and text[j] not in "\r\n":
+                j += 1
+            add("ws", text[i:j])
+        elif c in "'\"":
+            j = _string_end(text, i)
+            src = text[i:j]
+            toks.append(_Tok("str", src, src, line, col))
+            breaks = _lines(src)
+            i, line = j, line + len(breaks) - 1
+            col = col + len(src) if len(breaks) == 1 else len(breaks[-1])
+        elif c.isdigit() and c.isascii() or (c == "." and text[i + 1:i + 2].isdigit()):
+            add("number", _NUMBER_RE.match(text, i).group(0))
+        elif c.isidentifier() and c not in _UNICODE_OPS:
+            j = i + 1
+            while j < n and _is_name_char(text[j]):
+                j += 1
+            src = text[i:j]
+            add("name", src, "".join(_SUBSCRIPTS.get(ch, ch) for ch in src))
+        elif c in _SUPERSCRIPTS:
+            j = i
+            while j < n and text[j] in _SUPERSCRIPTS:
+                j += 1
+            add("sup", text[i:j], "**" + "".join(_SUPERSCRIPTS[ch] for ch in text[i:j]))
+        elif c == "√":
+            add("root", c, "sqrt")
+        elif unicodedata.decomposition(c).startswith("<fraction>"):
+            num, _, den = unicodedata.normalize("NFKC", c).partition("\u2044")
+            add("frac", c, f"({num or 1}/{den})")
+        else:
+            op = next((o for o in _PY_OPS if text.startswith(o, i)), c)
+            kind = "op" if op in _UNICODE_OPS or op in _PY_OPS or op in "+-*/%@&|^~<>()[]{},:;.=!" else "other"
+            add(kind, op, _UNICODE_OPS.get(op, op))
+    return toks
+
+
+def _string_end(text: str, i: int) -> int:
+    """Index just past the string literal starting at ``text[i]`` (or the end of its line)."""
+    q = text[i] * 3 if text.startswith(text[i] * 3, i) else text[i]
+    j = i + len(q)
+    while j < len(text):
+        if text[j] == "\\":
+            j += 2
+        elif text.startswith(q, j):
+            return j + len(q)
+        elif len(q) == 1 and text[j] in "\r\n":
+            return j
+        else:
+            j += 1
+    return len(text)
+
+
+_KEYWORDS = frozenset(keyword.kwlist) | (frozenset(getattr(keyword, "softkwlist", ())) - {"_"})
+
+
+class _Source:
+    """The user's text, its Python spelling, and the map from Python columns back to the user's."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.lines = _lines(text)
+        toks = _scan(text)
+        _refuse_strings(toks)
+        _Rewriter(toks).run()
+        _check_juxtaposition(toks)
+        self.tokens = toks
+        out: list[str] = []
+        maps: list[list[int]] = [[]]
+        for t in toks:
+            if t.kind == "nl":
+                out.append(t.py)
+                maps.append([])
+                continue
+            out.append(t.py)
+            n, m = len(t.src), len(t.py)
+            maps[-1].extend(t.col + (i if m == n else min(n - 1, i * n // m)) for i in range(m))
+        for i, m in enumerate(maps):
+            m.append(len(self.lines[i]) if i < len(self.lines) else 0)   # one past the end
+        self.py = "".join(out)
+        self.maps = maps
+        self.py_lines = _lines(self.py)
+
+    def column(self, line: int, char: int) -> int:
+        """1-based column in the user's line for 0-based character ``char`` of Python's line."""
+        m = self.maps[line - 1] if 0 < line <= len(self.maps) else [0]
+        if char < len(m):
+            return m[char] + 1
+        return m[-1] + 1 + (char - len(m) + 1)
+
+    def byte_column(self, line: int, offset: int) -> int:
+        """The same for an ast node's ``col_offset`` (UTF-8 bytes of Python's line)."""
+        text = self.py_lines[line - 1] if 0 < line <= len(self.py_lines) else ""
+        return self.column(line, len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore")))
+
+
+def _refuse_strings(toks: list[_Tok]) -> None:
+    """Text in quotes is never part of a program. One with a backslash is refused before Python's
+    parser, which would warn on stderr about escapes such as '\\d'; the others are refused in order."""
+    for k, t in enumerate(toks):
+        if t.kind != "str" or "\\" not in t.src:
+            continue
+        prev = toks[k - 1] if k else None
+        if prev is not None and prev.kind == "name" and prev.line == t.line and \
+                prev.col + len(prev.src) == t.col and set(prev.src.lower()) <= set("rbuf") and len(prev.src) <= 2:
+            kind = "f-strings" if "f" in prev.src.lower() else "bytes" if "b" in prev.src.lower() else "text strings"
+            t = prev
+        else:
+            kind = "text strings"
+        raise ProgramError(f"not allowed: {kind} (only real numbers); {ALLOWED}", t.line, t.col + 1)
+
+
+def _ends_operand(t: _Tok) -> bool:
+    return (t.kind in _OPERAND_END and not (t.kind == "name" and t.py in _KEYWORDS)) or t.py in (")", "]", "}")
+
+
+def _starts_operand(t: _Tok) -> bool:
+    return t.kind in ("number", "frac", "root") or t.py == "abs(" or (t.kind == "name" and t.py not in _KEYWORDS)
+
+
+class _Rewriter:
+    """Rewrites tokens in place (their ``py`` text) from the printed notation to Python's."""
+
+    _PREFIX = frozenset(_UNARY) | {"σ", "ln"}
+
+    def __init__(self, toks: list[_Tok]):
+        self.toks = toks
+        self.sig = [k for k, t in enumerate(toks) if t.kind not in ("ws", "nl")]
+        self.next = {}      # significant index -> next significant index on the same line
+        for a, b in zip(self.sig, self.sig[1:]):
+            if not any(toks[j].kind == "nl" for j in range(a + 1, b)):
+                self.next[a] = b
+        self.match: dict[int, int] = {}
+        stack: list[int] = []
+        for k in self.sig:
+            p = toks[k].py
+            if p in ("(", "[", "{"):
+                stack.append(k)
+            elif p in (")", "]", "}") and stack and "([{"[")]}".index(p)] == toks[stack[-1]].py:
+                self.match[stack.pop()] = k
+        self.applied: set[int] = set()     # name/root tokens applied to the following atom
+        self._bars()
+
+    def _bars(self) -> None:
+        """|x| is abs(x): a bar where an operand is expected opens, after an operand it closes."""
+        toks, open_bars, depth, prev = self.toks, [], 0, None
+        for k in self.sig:
+            t = toks[k]
+            if t.py in ("(", "[", "{"):
+                depth += 1
+            elif t.py in (")", "]", "}"):
+                depth -= 1
+            elif t.py in (";",) or (prev is not None and toks[prev].line != t.line and depth == 0):
+                open_bars.clear()
+            if t.src == "|":
+                if prev is not None and _ends_operand(toks[prev]) and open_bars and open_bars[-1][1] == depth:
+                    start = open_bars.pop()[0]
+                    self.match[start] = k
+                    toks[start].py, t.py = "abs(", ")"
+                    t.kind = "close"
+                elif prev is None or not _ends_operand(toks[prev]):
+                    open_bars.append((k, depth))
+            prev = k
+        if open_bars:
+            t = toks[open_bars[0][0]]
+            raise ProgramError("this | is never closed: write |x| for the absolute value of x (or abs(x))",
+                               t.line, t.col + 1)
+
+    def atom_end(self, k: int | None) -> int | None:
+        """Index of the last token of the atom starting at ``k``: a name (or call), number, (…), |…|, √atom."""
+        toks = self.toks
+        while k is not None and toks[k].kind == "root":
+            k = self.next.get(k)
+        if k is None:
+            return None
+        t = toks[k]
+        if t.py in ("(", "[", "{", "abs("):
+            return self.match.get(k)
+        if t.kind == "name" and t.py not in _KEYWORDS:
+            j = self.next.get(k)
+            return self.match.get(j, k) if j is not None and toks[j].py == "(" else k
+        return k if t.kind in ("number", "frac") else None
+
+    def insert_after(self, k: int, text: str) -> None:
+        self.toks[k].py += text
+
+    def run(self) -> None:
+        toks = self.toks
+        prev = None
+        for k in self.sig:
+            t = toks[k]
+            if t.kind == "name" and t.py in self._PREFIX:
+                self.prefix(k)
+            elif t.kind == "root":
+                j = self.next.get(k)
+                if j is not None and toks[j].py == "(":
+                    self.applied.add(k)
+                else:
+                    end = self.atom_end(j)
+                    if end is not None:
+                        t.py = "sqrt("
+                        self.insert_after(end, ")")
+                        self.applied.add(k)
+                    else:
+                        t.py = t.src          # refused below, in the user's words
+            elif t.kind == "sup":
+                if prev is None or not _ends_operand(toks[prev]) or not any(c.isdigit() for c in t.py):
+                    t.py = t.src              # Python says: invalid character '²'
+            prev = k
+
+    def prefix(self, k: int) -> None:
+        """σ(z), ln x, tanh²(x), sin x: a function name applied to what follows it."""
+        toks, t = self.toks, self.toks[k]
+        j = self.next.get(k)
+        sup = None
+        if j is not None and toks[j].kind == "sup":
+            sup, j = j, self.next.get(j)
+        if j is None:
+            return
+        name = _NAMED.get(t.py, t.py)
+        if toks[j].py == "(":
+            end = self.match.get(j)
+            if end is None:
+                return
+            t.py = name
+        else:
+            end = self.atom_end(j)
+            if end is None:
+                return
+            t.py = name + "("
+            self.insert_after(end, ")")
+        self.applied.add(k)
+        if sup is not None:       # tanh²(x) is tanh(x)**2
+            self.insert_after(end, toks[sup].py)
+            toks[sup].py = ""
+            toks[sup].kind = "moved"
+
+
+def _check_juxtaposition(toks: list[_Tok]) -> None:
+    """``3x``, ``2 x``, ``(a + b)c``: two operands side by side. Python would say 'invalid
+    decimal literal' (and warn on stderr); say what to write instead."""
+    sig = [t for t in toks if t.kind not in ("ws", "nl", "moved")]
+    for a, b in zip(sig, sig[1:]):
+        if a.line != b.line:
+            continue
+        touching = a.col + len(a.src) == b.col
+        if a.kind == "number" and b.kind == "name" and touching and b.py in _KEYWORDS:
+            raise ProgramError(f"'{a.src}{b.src}': put a space between the number {a.src} and '{b.src}'",
+                               a.line, a.col + 1)
+        if _ends_operand(a) and _starts_operand(b) and not _is_applied(a):
+            left = a.src if a.kind in ("number", "name", "frac") else "(…)" if a.py == ")" else "|…|" \
+                if a.kind == "close" else "…" + a.src
+            right = b.src + "…" if b.kind == "root" else b.src
+            if a.kind == "number" and b.kind == "name" and touching:
+                msg = f"'{a.src}{b.src}': to multiply, write {a.src}*{right} (a number next to a name needs *)"
+                raise ProgramError(msg, a.line, a.col + 1)
+            raise ProgramError(f"missing operator between '{left}' and '{b.src}': to multiply, write "
+                               f"{left}*{right}", b.line, b.col + 1)
+
+
+def _is_applied(t: _Tok) -> bool:
+    return t.py.endswith("(")
+
+
+_PY_TOKEN = re.compile(r"\r\n|\r|\n|[ \t\f]+|\\\r?\n|#[^\r\n]*|\*\*=?|//=?|[<>=!]=|->|:="
+                       r"|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?[jJ]?|\w+|.", re.S)
+
+
+class _Frame:
+    """Counts for one bracket level of one statement, bounding the depth of the tree Python builds."""
+
+    __slots__ = ("adds", "mul", "muls", "pow", "pows", "neg", "negs", "child", "start")
+
+    def __init__(self, start):
+        self.adds = self.mul = self.muls = self.pow = self.pows = self.neg = self.negs = self.child = 0
+        self.start = start
+
+    def depth(self) -> int:
+        return self.adds + self.muls + self.pows + self.negs + self.child + 1
+
+
+def _check_chains(source: "_Source") -> None:
+    """Refuse, before Python's parser, what would be too deep for its tree (a sum of 3,000 terms
+    makes a tree 3,000 levels deep; Python's AST constructor gives up there with a RecursionError).
+
+    The depth of each statement is bounded from its tokens: the +/− at one bracket level, plus the
+    longest run of ·,/ and of ^ and of signs, plus the deepest bracket inside.
+    """
+    line, pos = 1, 0
+    frames = [_Frame((1, 0))]
+    operand = False
+
+    def finish():
+        f = frames[0]
+        if f.negs > MAX_DEPTH:
+            raise ProgramError(f"this expression is nested more than {MAX_DEPTH} levels deep: "
+                               "split it into several statements", f.start[0], source.column(*f.start))
+        if f.depth() - 1 > MAX_CHAIN:
+            raise ProgramError(f"this statement is a chain of about {f.depth() - 1} operations (a + b + c + … "
+                               f"counts one per +); at most {MAX_CHAIN} are allowed in one statement: split it "
+                               "into several statements, e.g. s1 = …; s2 = …; L = s1 + s2",
+                               f.start[0], source.column(*f.start))
+
+    for m in _PY_TOKEN.finditer(source.py):
+        tok = m.group(0)
+        here = (line, m.start() - pos)
+        if tok in ("\r\n", "\r", "\n") or tok.startswith("\\"):
+            line, pos = line + 1, m.end()
+            if len(frames) == 1 and not tok.startswith("\\"):
+                finish()
+                frames[0], operand = _Frame((line, 0)), False
+            continue
+        if tok[0] in " \t\f#":
+            continue
+        f = frames[-1]
+        if f.start is None:
+            f.start = here
+        if tok in ("(", "[", "{"):
+            frames.append(_Frame(here))
+            operand = False
+        elif tok in (")", "]", "}"):
+            if len(frames) > 1:
+                inner = frames.pop()
+                frames[-1].child = max(frames[-1].child, inner.depth())
+            operand = True
+        elif tok in ("+", "-", "~"):
+            if operand and tok != "~":
+                f.adds, f.mul, f.pow, f.neg = f.adds + 1, 0, 0, 0
+            else:
+                f.neg += 1
+                f.negs = max(f.negs, f.neg)
+            operand = False
+        elif tok in ("*", "/", "//", "%", "@"):
+            f.mul, f.pow = f.mul + 1, 0
+            f.muls = max(f.muls, f.mul)
+            operand = False
+        elif tok == "**":
+            f.pow += 1
+            f.pows = max(f.pows, f.pow)
+            operand = False
+        elif tok in (";", "=") and len(frames) == 1:
+            if tok == ";":
+                finish()
+            frames[0], operand = _Frame(None if tok == ";" else f.start), False
+        elif tok[0].isalnum() or tok[0] == "_" or tok[0] == ".":
+            operand = tok not in _KEYWORDS
+            f.neg = 0 if operand else f.neg
+        else:
+            operand = False
+    while len(frames) > 1:   # unclosed brackets: Python will say so; bound what is there
+        inner = frames.pop()
+        frames[-1].child = max(frames[-1].child, inner.depth())
+    finish()
 
 
 # --------------------------------------------------------------------------
@@ -389,19 +904,28 @@ def evaluate(text: str, values: Mapping[str, float]) -> Run:
     return parse(text).run(values)
 
 
-def _check_values(program: Program, values: Mapping[str, float]) -> dict[str, float]:
+def _unused_reason(program: Program, name: str) -> str:
+    if name in program.assigned:
+        line = next(s.line for s in program.statements if s.target == name)
+        return (f"'{name}' is computed by the program (line {line}), not an input; "
+                f"its inputs are: {_list(program.inputs)}")
+    close = _close(name, program.inputs)
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return f"unknown input '{name}'{hint}: this program's inputs are: {_list(program.inputs)}"
+
+
+def _check_values(program: Program, values: Mapping[str, float], unused: str = "error") -> dict[str, float]:
     if not isinstance(values, Mapping):
         raise InputError(f"input values must be a mapping of name -> number, got {type(values).__name__}")
+    if unused not in ("error", "ignore"):
+        raise InputError(f"unused must be 'error' or 'ignore', got {unused!r}")
     given: dict[str, float] = {}
     for key, v in values.items():
         name = _nfkc(key)
         if name not in program.inputs:
-            if name in program.assigned:
-                raise InputError(f"'{name}' is computed by the program, not an input; "
-                                 f"its inputs are: {_list(program.inputs)}")
-            close = difflib.get_close_matches(name, program.inputs, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise InputError(f"unknown input '{name}'{hint}: this program's inputs are: {_list(program.inputs)}")
+            if unused == "ignore":
+                continue
+            raise InputError(_unused_reason(program, name))
         if isinstance(v, bool) or not isinstance(v, Real):
             raise InputError(f"the value for input '{name}' must be a number, got {v!r}")
         v = float(v)
@@ -419,6 +943,17 @@ def _check_values(program: Program, values: Mapping[str, float]) -> dict[str, fl
     return given
 
 
+def parse_number(text: str) -> float:
+    """A number as a person types it: ``-0.3``, ``−0.3`` (the minus chainrule prints), ``1e−3``, ``+2``.
+
+    Raises ValueError (like ``float``) if it is not one number.
+    """
+    t = str(text).strip()
+    for c in _DASHES:
+        t = t.replace(c, "-")
+    return float(t)
+
+
 def _nfkc(key) -> str:
     return unicodedata.normalize("NFKC", str(key))  # Python normalises identifiers the same way
 
@@ -432,7 +967,7 @@ class _Builder:
 
     def __init__(self, program: Program):
         self.program = program
-        self.where = _Where(_lines(program.text))
+        self.where = _Where(program._source or _Source(program.text))
         self.count = 0
         self.env: dict[str, Value] = {}
 
@@ -523,7 +1058,7 @@ class StepResult:
 
 
 def gradient_step(program: Program, values: Mapping[str, float], lr: float,
-                  params=None) -> StepResult:
+                  params=None, *, unused: str = "error") -> StepResult:
     """``p ← p − lr · ∂output/∂p`` for each param (default: every input), then rerun.
 
     If the new point is outside the program's domain (the step jumped to
@@ -542,7 +1077,7 @@ def gradient_step(program: Program, values: Mapping[str, float], lr: float,
         if p not in program.inputs:
             raise InputError(f"unknown parameter '{p}': parameters must be inputs of the program: "
                              f"{_list(program.inputs)}")
-    before = program.run(values)
+    before = program.run(values, unused=unused)
     grads = before.grads()
     new_values = {n: v.data for n, v in before.inputs.items()}
     for p in params:

@@ -226,7 +226,7 @@ _ROWS = [
          "1 if {x} > 0 else 0", r"\mathbb{{1}}[{x} > 0]", "relu({x})", note="relu'(0) = 0"),
     _row("leaky_relu", 1, "where(x > 0, x, k * x)", "where(x > 0, 1.0, k)",
          "1 if {x} > 0 else {k}", r"\mathbb{{1}}[{x} > 0] + {k}\,\mathbb{{1}}[{x} \le 0]",
-         "leaky_relu({x})", param="k", note="leaky_relu'(0) = slope"),
+         "leaky_relu({x}, {k})", param="k", note="leaky_relu'(0) = slope"),
     _row("abs", 1, "abs(x)", "sign(x)", "sign({x})", r"\operatorname{{sign}}({x})", "|{x}|",
          note="abs'(0) = 0"),
     _row("sin", 1, "sin(x)", "cos(x)", "cos({x})", r"\cos {x}", "sin({x})"),

@@ -36,8 +36,12 @@ class MathError(ChainruleError, ArithmeticError, ValueError):
             msg = f"{op.describe(*(_num(a) for a in args))} is too large for a float (overflow)"
         else:
             why = f": {op.domain}" if op.domain else ": the result is not a finite number"
-            msg = f"{op.name}({', '.join(_num(a) for a in args)}) is undefined{why}"
+            # the name a program writes: pow(-1, 0.5), never the op table's row name powc
+            msg = f"{_CALLED.get(op.name, op.name)}({', '.join(_num(a) for a in args)}) is undefined{why}"
         super().__init__(msg + where)
+
+
+_CALLED = {"powc": "pow"}
 
 
 def _num(x) -> str:

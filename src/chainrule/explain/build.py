@@ -13,6 +13,14 @@ from .render import fmt, fmt_count
 REL_TOL = 1e-9
 
 
+
+def _fsum(xs: list[float]) -> float:
+    """math.fsum, except that finite terms whose sum overflows (1e308 + 1e308) give inf, not OverflowError."""
+    try:
+        return math.fsum(xs)
+    except OverflowError:
+        return sum(xs)
+
 def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Explanation:
     """Every gradient of ``target`` as chains of local derivatives.
 
@@ -186,8 +194,8 @@ def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label) 
     else:
         products = [p.product for p in paths]
         if all(is_num(p) for p in products):
-            total = math.fsum(products) if all(math.isfinite(p) for p in products) else sum(products)
-            scale = math.fsum(abs(p) for p in products) if math.isfinite(total) else math.inf
+            total = _fsum(products) if all(math.isfinite(p) for p in products) else sum(products)
+            scale = _fsum([abs(p) for p in products]) if math.isfinite(total) else math.inf
         else:
             total, scale = None, None
     matches = _matches(total, grad, scale)
