@@ -294,7 +294,7 @@ def test_unknown_input_lists_the_close_ones():
     why = p.unused({"weigth1": 1, "x": 2, "L": 3})
     assert set(why) == {"weigth1", "L"}
     assert why["weigth1"].startswith("unknown input 'weigth1' (did you mean 'weight1' or ")
-    assert why["L"] == "'L' is computed by the program (line 1), not an input; its inputs are: weight1, x, weight2, bias"
+    assert why["L"] == "'L' is computed by the program, not an input (line 1 assigns it); its inputs are: weight1, x, weight2, bias"
     run = p.run({"weight1": 1, "weight2": 2, "x": 3, "bias": 4, "extra": 5}, unused="ignore")
     assert run.value == 13
 
@@ -306,7 +306,7 @@ def test_unused_at_value_is_a_warning_not_a_failure(capsys):
     assert "L = 18" in out
     assert err.splitlines() == [
         "chainrule: warning: --at y=1 is not used: unknown input 'y': this program's inputs are: x",
-        "chainrule: warning: --at a=5 is not used: 'a' is computed by the program (line 1), not an input; "
+        "chainrule: warning: --at a=5 is not used: 'a' is computed by the program, not an input (line 1 assigns it); "
         "its inputs are: x"]
     assert main(["step", "L = (w*x)**2", "--at", "w=1", "x=2", "wx=3", "--lr", "0.1"]) == 0
     err = capsys.readouterr().err

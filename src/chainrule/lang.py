@@ -22,6 +22,7 @@ Why every assigned name must be new: an explanation shows one node per name
 from __future__ import annotations
 
 import ast
+import bisect
 import difflib
 import keyword
 import math
@@ -189,12 +190,15 @@ def parse(text: str) -> Program:
 # several threads parse at once ("SystemError: AST constructor recursion depth mismatch"):
 # one parse at a time. Parsing a 20,000-character program takes about a millisecond.
 _PARSE_LOCK = threading.Lock()
+# For a syntax error, CPython looks for the program's line in a file of this name (the text is
+# not a file; the lookup fails and it uses the text itself). A name no file is likely to have.
+_PARSE_FILENAME = "<chainrule program>"
 
 
 def _ast_parse(source: "_Source") -> ast.Module:
     try:
         with _PARSE_LOCK:
-            return ast.parse(source.py, mode="exec")
+            return ast.parse(source.py, filename=_PARSE_FILENAME, mode="exec")
     except SyntaxError as e:
         line = min(max(1, e.lineno or 1), max(1, len(source.lines)))
         col = source.column(line, max(0, (e.offset or 1) - 1))
@@ -468,81 +472,88 @@ _UNICODE_OPS = {**{c: "-" for c in _DASHES}, **{c: "*" for c in "·×⋅∙∗\u
 _SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+"))
 _SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789"))
 _NAMED = {"σ": "sigmoid", "ln": "log", "√": "sqrt"}   # the notation's own function names
-_PY_OPS = sorted(["**=", "//=", ">>=", "<<=", "...", "**", "//", "==", "!=", "<=", ">=", "->", ":=", "<<", ">>",
-                  "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "@="], key=len, reverse=True)
-_NUMBER_RE = re.compile(r"0[xX][0-9a-fA-F_]*|0[bB][01_]*|0[oO][0-7_]*"
-                        r"|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?[jJ]?")
 _OPERAND_END = ("name", "number", "frac", "sup", "close")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tok:
-    kind: str      # name number frac sup root op str ws nl other
+    kind: str      # name number frac sup root op str ws nl other (and, once rewritten, close moved)
     src: str       # the user's text
     py: str        # its Python spelling
     line: int      # 1-based
     col: int       # 0-based, in characters of the user's line
+    tail: str = "" # Python text inserted after it (the ) that closes √x, the **2 of tanh²(x))
 
 
 def _is_name_char(c: str) -> bool:
     return c not in _UNICODE_OPS and (("a" + c).isidentifier() or c in _SUBSCRIPTS)
 
 
+# The common tokens in one regular expression (ASCII only; everything else goes character by character)
+_FAST = re.compile(r"(?P<nl>\r\n|\r|\n)|(?P<ws>[ \t\f]+|\\(?=[\r\n])|\#[^\r\n]*)"
+                   r"|(?P<number>0[xX][0-9a-fA-F_]*|0[bB][01_]*|0[oO][0-7_]*"
+                   r"|(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9][0-9_]*)?[jJ]?)"
+                   r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+                   r"|(?P<op>\*\*=|//=|>>=|<<=|\.\.\.|\*\*|//|==|!=|<=|>=|->|:=|<<|>>|[-+*/%&|^@]="
+                   r"|[-+*/%@&|^~<>()\[\]{},:;.=!])")
+
+
 def _scan(text: str) -> list[_Tok]:
     toks: list[_Tok] = []
     i, line, col, n = 0, 1, 0, len(text)
-
-    def add(kind, src, py=None):
-        nonlocal i, col
-        toks.append(_Tok(kind, src, src if py is None else py, line, col))
-        i += len(src)
-        col += len(src)
-
+    fast = _FAST.match
     while i < n:
+        m = fast(text, i)
+        if m is not None:
+            kind, src = m.lastgroup, m.group()
+            if kind == "nl":
+                toks.append(_Tok("nl", src, src, line, col))
+                i, line, col = i + len(src), line + 1, 0
+                continue
+            if kind == "name" and m.end() < n and not text[m.end()].isascii() and _is_name_char(text[m.end()]):
+                j = m.end()
+                while j < n and _is_name_char(text[j]):
+                    j += 1
+                src = text[i:j]
+                toks.append(_Tok("name", src, "".join(_SUBSCRIPTS.get(ch, ch) for ch in src), line, col))
+            else:
+                toks.append(_Tok(kind, src, _UNICODE_OPS.get(src, src) if kind == "op" else src, line, col))
+            i += len(src)
+            col += len(src)
+            continue
         c = text[i]
-        if c in "\r\n":
-            src = "\r\n" if text.startswith("\r\n", i) else c
-            toks.append(_Tok("nl", src, src, line, col))
-            i, line, col = i + len(src), line + 1, 0
-        elif c in " \t\f" or (c == "\\" and text[i + 1:i + 2] in ("\n", "\r")):
-            j = i + 1
-            while j < n and text[j] in " \t\f":
-                j += 1
-            add("ws", text[i:j])
-        elif c == "#":
-            j = i
-            while j < n and text[j] not in "\r\n":
-                j += 1
-            add("ws", text[i:j])
-        elif c in "'\"":
+        if c in "'\"":
             j = _string_end(text, i)
             src = text[i:j]
             toks.append(_Tok("str", src, src, line, col))
             breaks = _lines(src)
             i, line = j, line + len(breaks) - 1
             col = col + len(src) if len(breaks) == 1 else len(breaks[-1])
-        elif c.isdigit() and c.isascii() or (c == "." and text[i + 1:i + 2].isdigit()):
-            add("number", _NUMBER_RE.match(text, i).group(0))
-        elif c.isidentifier() and c not in _UNICODE_OPS:
+            continue
+        if c.isidentifier() and c not in _UNICODE_OPS:
             j = i + 1
             while j < n and _is_name_char(text[j]):
                 j += 1
             src = text[i:j]
-            add("name", src, "".join(_SUBSCRIPTS.get(ch, ch) for ch in src))
+            tok = _Tok("name", src, "".join(_SUBSCRIPTS.get(ch, ch) for ch in src), line, col)
         elif c in _SUPERSCRIPTS:
             j = i
             while j < n and text[j] in _SUPERSCRIPTS:
                 j += 1
-            add("sup", text[i:j], "**" + "".join(_SUPERSCRIPTS[ch] for ch in text[i:j]))
+            src = text[i:j]
+            tok = _Tok("sup", src, "**" + "".join(_SUPERSCRIPTS[ch] for ch in src), line, col)
         elif c == "√":
-            add("root", c, "sqrt")
+            tok = _Tok("root", c, "sqrt", line, col)
         elif unicodedata.decomposition(c).startswith("<fraction>"):
             num, _, den = unicodedata.normalize("NFKC", c).partition("\u2044")
-            add("frac", c, f"({num or 1}/{den})")
+            tok = _Tok("frac", c, f"({num or 1}/{den})", line, col)
+        elif c in _UNICODE_OPS:
+            tok = _Tok("op", c, _UNICODE_OPS[c], line, col)
         else:
-            op = next((o for o in _PY_OPS if text.startswith(o, i)), c)
-            kind = "op" if op in _UNICODE_OPS or op in _PY_OPS or op in "+-*/%@&|^~<>()[]{},:;.=!" else "other"
-            add(kind, op, _UNICODE_OPS.get(op, op))
+            tok = _Tok("other", c, c, line, col)
+        toks.append(tok)
+        i += len(tok.src)
+        col += len(tok.src)
     return toks
 
 
@@ -586,11 +597,15 @@ class _Source:
             out.append(t.py)
             n, m = len(t.src), len(t.py)
             maps[-1].extend(t.col + (i if m == n else min(n - 1, i * n // m)) for i in range(m))
+            if t.tail:
+                out.append(t.tail)
+                maps[-1].extend([t.col + max(0, n - 1)] * len(t.tail))
         for i, m in enumerate(maps):
             m.append(len(self.lines[i]) if i < len(self.lines) else 0)   # one past the end
         self.py = "".join(out)
         self.maps = maps
         self.py_lines = _lines(self.py)
+        self._byte_starts: dict[int, list[int]] = {}
 
     def column(self, line: int, char: int) -> int:
         """1-based column in the user's line for 0-based character ``char`` of Python's line."""
@@ -601,8 +616,23 @@ class _Source:
 
     def byte_column(self, line: int, offset: int) -> int:
         """The same for an ast node's ``col_offset`` (UTF-8 bytes of Python's line)."""
+        return self.column(line, self._char_index(line, offset))
+
+    def _char_index(self, line: int, offset: int) -> int:
         text = self.py_lines[line - 1] if 0 < line <= len(self.py_lines) else ""
-        return self.column(line, len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore")))
+        if text.isascii():
+            return offset
+        starts = self._byte_starts.get(line)
+        if starts is None:   # byte offset of each character, once per line (lines can be 20,000 long)
+            starts, b = [], 0
+            for ch in text:
+                starts.append(b)
+                b += len(ch.encode("utf-8"))
+            starts.append(b)   # the end of the line
+            self._byte_starts[line] = starts
+        if offset >= starts[-1]:
+            return len(text) + (offset - starts[-1])
+        return bisect.bisect_right(starts, offset) - 1
 
 
 def _refuse_strings(toks: list[_Tok]) -> None:
@@ -650,6 +680,7 @@ class _Rewriter:
             elif p in (")", "]", "}") and stack and "([{"[")]}".index(p)] == toks[stack[-1]].py:
                 self.match[stack.pop()] = k
         self.applied: set[int] = set()     # name/root tokens applied to the following atom
+        self._ends: dict[int, int | None] = {}   # atom_end, memoised (√√√…x would be quadratic)
         self._bars()
 
     def _bars(self) -> None:
@@ -678,22 +709,47 @@ class _Rewriter:
                                t.line, t.col + 1)
 
     def atom_end(self, k: int | None) -> int | None:
-        """Index of the last token of the atom starting at ``k``: a name (or call), number, (…), |…|, √atom."""
-        toks = self.toks
-        while k is not None and toks[k].kind == "root":
-            k = self.next.get(k)
+        """Index of the last token of the atom starting at ``k``: a name (or call), number, (…), |…|,
+        or √ / a function name (ln x, sin²x) applied to an atom. None if no atom starts at ``k``."""
+        toks, walked = self.toks, []
+        while k is not None and k not in self._ends:
+            t = toks[k]
+            walked.append(k)
+            if t.kind == "root":
+                k = self.next.get(k)
+                continue
+            if t.kind == "name" and t.py in self._PREFIX:
+                j = self.next.get(k)
+                if j is not None and toks[j].kind == "sup":
+                    j = self.next.get(j)
+                if j is not None and toks[j].py != "(" and self._starts_atom(toks[j]):
+                    k = j
+                    continue
+            break
+        end = self._ends.get(k) if k is not None and k in self._ends else self._base_end(k)
+        for w in walked:
+            self._ends[w] = end
+        return end
+
+    def _starts_atom(self, t: _Tok) -> bool:
+        return t.kind in ("root", "number", "frac") or t.py in ("(", "abs(") or \
+            (t.kind == "name" and t.py not in _KEYWORDS)
+
+    def _base_end(self, k: int | None) -> int | None:
         if k is None:
             return None
-        t = toks[k]
+        toks, t = self.toks, self.toks[k]
         if t.py in ("(", "[", "{", "abs("):
             return self.match.get(k)
         if t.kind == "name" and t.py not in _KEYWORDS:
             j = self.next.get(k)
+            if j is not None and toks[j].kind == "sup" and t.py in self._PREFIX:
+                j = self.next.get(j)
             return self.match.get(j, k) if j is not None and toks[j].py == "(" else k
         return k if t.kind in ("number", "frac") else None
 
     def insert_after(self, k: int, text: str) -> None:
-        self.toks[k].py += text
+        self.toks[k].tail += text
 
     def run(self) -> None:
         toks = self.toks
@@ -749,8 +805,13 @@ class _Rewriter:
 
 def _check_juxtaposition(toks: list[_Tok]) -> None:
     """``3x``, ``2 x``, ``(a + b)c``: two operands side by side. Python would say 'invalid
-    decimal literal' (and warn on stderr); say what to write instead."""
+    decimal literal' (and warn on stderr); say what to write instead. Also a number too long for
+    Python's int conversion (4,300 digits), whose error makes Python look for a source file."""
     sig = [t for t in toks if t.kind not in ("ws", "nl", "moved")]
+    for t in sig:
+        if t.kind == "number" and len(t.src) > 4000:
+            raise ProgramError(f"this number has {len(t.src)} digits: a program's numbers must be finite floats "
+                               "(at most about 1.8e308)", t.line, t.col + 1)
     for a, b in zip(sig, sig[1:]):
         if a.line != b.line:
             continue
@@ -828,6 +889,9 @@ def _check_chains(source: "_Source") -> None:
             f.start = here
         if tok in ("(", "[", "{"):
             frames.append(_Frame(here))
+            if len(frames) > MAX_DEPTH + 1:   # √√√…x and |||x|||: brackets the user did not type
+                raise ProgramError(f"this expression is nested more than {MAX_DEPTH} levels deep: "
+                                   "split it into several statements", here[0], source.column(*here))
             operand = False
         elif tok in (")", "]", "}"):
             if len(frames) > 1:
@@ -907,7 +971,7 @@ def evaluate(text: str, values: Mapping[str, float]) -> Run:
 def _unused_reason(program: Program, name: str) -> str:
     if name in program.assigned:
         line = next(s.line for s in program.statements if s.target == name)
-        return (f"'{name}' is computed by the program (line {line}), not an input; "
+        return (f"'{name}' is computed by the program, not an input (line {line} assigns it); "
                 f"its inputs are: {_list(program.inputs)}")
     close = _close(name, program.inputs)
     hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
