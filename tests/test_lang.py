@@ -318,7 +318,7 @@ def test_nesting_depth_bound_python_parser():
     assert "chain of about 5000 operations" in e.message and f"at most {lang.MAX_CHAIN}" in e.message
     assert (e.line, e.col) == (2, 1)
     e = refused("y = " + "(" * 300 + "x" + ")" * 300)
-    assert "nested more than 200 levels" in e.message and (e.line, e.col) == (1, 205)
+    assert "200 levels" in e.message and "nest" in e.message and (e.line, e.col) == (1, 205)
     e = refused("y = " + "-" * 5000 + "x")
     assert "nested" in e.message
 

@@ -282,8 +282,8 @@ def test_million_node_chain_with_default_recursion_limit():
     (lambda: Value(1.0) / 0, ["div(1, 0)", "divisor"]),
     (lambda: Value(1000.0, name="z").exp(), ["exp(1000)", "overflow", "at z"]),
     (lambda: Value(1e308) * 10, ["1e308 · 10", "overflow"]),
-    (lambda: Value(-8.0, name="b") ** (1 / 3), ["powc(-8, 0.333333)", "whole-number exponent", "at b"]),
-    (lambda: Value(0.0) ** -1, ["powc(0, -1)", "non-negative"]),
+    (lambda: Value(-8.0, name="b") ** (1 / 3), ["pow(-8, 0.333333)", "whole-number exponent", "at b"]),
+    (lambda: Value(0.0) ** -1, ["pow(0, -1)", "non-negative"]),
     (lambda: Value(-8.0) ** Value(0.5), ["pow(-8, 0.5)", "whole-number exponent"]),
 ])
 def test_math_errors_name_op_arguments_and_place(make, pieces):

@@ -596,7 +596,10 @@ class _Source:
                 continue
             out.append(t.py)
             n, m = len(t.src), len(t.py)
-            maps[-1].extend(t.col + (i if m == n else min(n - 1, i * n // m)) for i in range(m))
+            if m == n:
+                maps[-1].extend(range(t.col, t.col + n))
+            else:   # spread the Python text over the user's characters it came from
+                maps[-1].extend(t.col + min(n - 1, i * n // m) for i in range(m))
             if t.tail:
                 out.append(t.tail)
                 maps[-1].extend([t.col + max(0, n - 1)] * len(t.tail))
@@ -669,7 +672,7 @@ class _Rewriter:
         self.sig = [k for k, t in enumerate(toks) if t.kind not in ("ws", "nl")]
         self.next = {}      # significant index -> next significant index on the same line
         for a, b in zip(self.sig, self.sig[1:]):
-            if not any(toks[j].kind == "nl" for j in range(a + 1, b)):
+            if toks[a].line == toks[b].line:   # (strings, the only tokens over several lines, are refused)
                 self.next[a] = b
         self.match: dict[int, int] = {}
         stack: list[int] = []
@@ -858,6 +861,8 @@ def _check_chains(source: "_Source") -> None:
     The depth of each statement is bounded from its tokens: the +/− at one bracket level, plus the
     longest run of ·,/ and of ^ and of signs, plus the deepest bracket inside.
     """
+    if len(source.py) <= MAX_CHAIN:
+        return   # each operation takes a character: nothing this short comes near the limit
     line, pos = 1, 0
     frames = [_Frame((1, 0))]
     operand = False
