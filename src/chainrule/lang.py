@@ -239,6 +239,9 @@ def _syntax_message(msg: str, source: "_Source", line: int) -> str:
         m = re.search(r"'(.)' \(U\+([0-9A-F]+)\)", msg)
         if m and m.group(1) == "√":
             return "√ needs something to take the root of, e.g. √x or √(x + 1)"
+        if m and m.group(1) == "…":
+            return ("'…' stands for a part that a drawing's label leaves out (a long expression, shortened): "
+                    "type the whole expression")
         if m:
             return f"'{m.group(1)}' (U+{m.group(2)}) is not part of the language; {ALLOWED}"
     msg = msg.replace(". Maybe you meant '==' or ':=' instead of '='?", "").replace(" Perhaps you forgot a comma?", "")
