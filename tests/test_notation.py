@@ -334,8 +334,10 @@ def test_at_says_one_value_is_expected(capsys, at, words):
 
 
 def test_at_still_takes_commas_between_inputs(capsys):
-    from chainrule.cli import parse_at
-    assert parse_at(["x=1,y=2", "z=−3"]) == {"x": 1.0, "y": 2.0, "z": -3.0}
+    from chainrule.cli import main, parse_at
+    assert parse_at(["x=1,y=2", "z=−3", "w₁=4"]) == {"x": 1.0, "y": 2.0, "z": -3.0, "w1": 4.0}
+    assert main(["grad", "L = σ(z)·w₁", "--at", "z=0", "w₁=2"]) == 0
+    assert "L = 1" in capsys.readouterr().out
 
 
 def test_internal_op_names_never_appear_in_messages():

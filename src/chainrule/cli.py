@@ -126,7 +126,7 @@ def parse_at(items: list[str]) -> dict[str, float]:
                 if not part:
                     continue
                 name, eq, text = part.partition("=")
-                name = name.strip()
+                name = lang.plain_name(name)     # w₁=2 is w1=2, as in the program
                 if not eq and i > 0 and "=" in parts[i - 1]:
                     first = parts[i - 1].partition("=")[0]
                     raise InputError(f"--at {word!r}: one value per input is expected ({parts[i - 1]}); "

@@ -38,7 +38,7 @@ from .errors import InputError, ProgramError
 from .ops import FUNCTIONS
 from .scalar import MathError, Value
 
-__all__ = ["parse", "evaluate", "parse_number", "Program", "Statement", "Run", "StepResult", "gradient_step",
+__all__ = ["parse", "evaluate", "parse_number", "plain_name", "Program", "Statement", "Run", "StepResult", "gradient_step",
            "MAX_CHARS", "MAX_STATEMENTS", "MAX_DEPTH", "MAX_CHAIN", "MAX_NODES"]
 
 # Bounds, so that a program pasted into the web app cannot exhaust the machine.
@@ -1024,6 +1024,11 @@ def parse_number(text: str) -> float:
     for c in _DASHES:
         t = t.replace(c, "-")
     return float(t)
+
+
+def plain_name(text: str) -> str:
+    """A name as the program sees it: subscripts are digits (``w₁`` is ``w1``), NFKC-normalised."""
+    return _nfkc("".join(_SUBSCRIPTS.get(c, c) for c in str(text).strip()))
 
 
 def _nfkc(key) -> str:
