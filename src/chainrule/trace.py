@@ -15,6 +15,8 @@ Node ids are small integers in forward (evaluation) order.
 """
 from __future__ import annotations
 
+import dataclasses
+import gc
 import json
 import math
 import threading
@@ -46,7 +48,7 @@ def active_record():
     return stack[-1] if stack else None
 
 
-@dataclass
+@dataclass(slots=True)
 class TraceNode:
     id: int
     label: str                      # name shown to people: the variable name, or op+id
@@ -63,7 +65,7 @@ class TraceNode:
     grad_norm: float | None = None  # tensors only: ‖grad‖
 
 
-@dataclass
+@dataclass(slots=True)
 class ForwardStep:
     node: int
     op: str
@@ -71,7 +73,7 @@ class ForwardStep:
     value: Any
 
 
-@dataclass
+@dataclass(slots=True)
 class LocalStep:
     input: int
     local: Any             # ∂node/∂input at this point (float; or a description for tensors)
@@ -81,7 +83,7 @@ class LocalStep:
     accumulated: Any       # the input's gradient after adding this contribution
 
 
-@dataclass
+@dataclass(slots=True)
 class BackwardStep:
     node: int
     incoming: Any          # ∂output/∂node, complete when this step runs
@@ -123,11 +125,14 @@ class Trace:
     def to_dict(self) -> dict:
         # Built by hand: dataclasses.asdict deep-copies every value and was
         # ~40% of an uncached web explain. Tensor value lists are shared, not copied.
+        # The step and node classes have __slots__ (a 10⁶-node trace is a million of each).
+        node_keys, step_keys, local_keys = _fields(TraceNode), _fields(ForwardStep), _fields(LocalStep)
         return {
             "output": self.output,
-            "nodes": [dict(vars(n)) for n in self.nodes],
-            "forward": [dict(vars(s)) for s in self.forward],
-            "backward": [{"node": s.node, "incoming": s.incoming, "locals": [dict(vars(l)) for l in s.locals]}
+            "nodes": [{k: getattr(n, k) for k in node_keys} for n in self.nodes],
+            "forward": [{k: getattr(s, k) for k in step_keys} for s in self.forward],
+            "backward": [{"node": s.node, "incoming": s.incoming,
+                          "locals": [{k: getattr(l, k) for k in local_keys} for l in s.locals]}
                          for s in self.backward],
             "warnings": list(self.warnings),
             "schema": self.schema,
@@ -161,6 +166,10 @@ class Trace:
     def _repr_html_(self):
         from .viz.html import notebook_html
         return notebook_html(self)
+
+
+def _fields(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 # --------------------------------------------------------------------------
@@ -199,36 +208,66 @@ def build(output, record: list | None, *, on_stale: str = "raise", label_of: dic
     non-finite value and the first non-finite gradient each get a warning
     naming the node where it appeared and why (``label_of``: graph node -> the
     label a warning should use, e.g. the tensor explainer's W₁).
+
+    Linear in the graph: a few objects per node and per edge, with the cyclic
+    collector paused meanwhile (it would re-scan the graph and the growing
+    trace many times over; nothing made here forms a cycle).
     """
+    with _collector_paused():
+        return _build(output, record, on_stale, label_of, _graph)
+
+
+class _collector_paused:
+    def __enter__(self):
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.was:
+            gc.enable()
+        return False
+
+
+def _build(output, record, on_stale, label_of, _graph) -> Trace:
     graph = autodiff.ancestors(output) if _graph is None else _graph
     stale = _stale_message(output, graph, on_stale)
     if stale:
         record = None
     ids = {n: i for i, n in enumerate(graph)}
 
+    known = {id(o) for o in OPS.values()} | {id(o) for o in TENSOR_OPS.values()}
     labels: list[str] = []
     nodes: list[TraceNode] = []
     forward: list[ForwardStep] = []
+    add_label, add_node, add_step = labels.append, nodes.append, forward.append
     for i, n in enumerate(graph):
-        value, shape, norm = _data(n)
+        d = n.data
+        if type(d) is float:            # the scalar engine: no conversion needed
+            value, shape, norm = d, None, None
+        else:
+            value, shape, norm = _data(n)
         parents = [ids[p] for p in n._parents()]
-        op = n._op.name if n._op is not None else None
-        if n.name:
-            label = n.name
+        op_obj = n._op
+        op = op_obj.name if op_obj is not None else None
+        name = n.name
+        if name:
+            label = name
         elif op is None and not n.requires_grad:
             label = _fmt(value) if shape is None else f"const{i}"
         else:
             label = f"{op or 'leaf'}{i}"
-        labels.append(label)
-        kind = "op" if op else ("input" if n.requires_grad else "const")
+        add_label(label)
         k = getattr(n, "_k", None)
-        expr = n._op.describe(*[labels[p] for p in parents], *([_fmt(k)] if k is not None else [])) \
-            if op and (n._op is OPS.get(op) or n._op is TENSOR_OPS.get(op)) else (op or "")
-        nodes.append(TraceNode(i, label, op, parents, value, kind=kind, name=n.name,
-                               param=k if isinstance(k, (int, float)) else None, expr=expr,
-                               shape=shape, norm=norm))
         if op:
-            forward.append(ForwardStep(i, op, parents, value))
+            kind = "op"
+            expr = op_obj.describe(*[labels[p] for p in parents], *([_fmt(k)] if k is not None else [])) \
+                if id(op_obj) in known else op
+            add_step(ForwardStep(i, op, parents, value))
+        else:
+            kind = "input" if n.requires_grad else "const"
+            expr = ""
+        add_node(TraceNode(i, label, op, parents, value, None, kind, name,
+                           k if isinstance(k, (int, float)) else None, expr, shape, norm))
 
     backward: list[BackwardStep] = []
     warnings: list[str] = [stale] if stale else []
@@ -243,17 +282,22 @@ def build(output, record: list | None, *, on_stale: str = "raise", label_of: dic
     if record:
         running: dict[int, Any] = {}
         for node, incoming, locals_ in record:
-            if node not in ids:
+            i = ids.get(node)
+            if i is None:
                 continue
-            i = ids[node]
             tn = nodes[i]
-            tn.grad = _jsonable(incoming)
-            if isinstance(node.data, np.ndarray) and incoming is not None:
+            tensor = isinstance(node.data, np.ndarray)
+            g = incoming if type(incoming) is float else _jsonable(incoming)
+            tn.grad = g
+            if tensor and incoming is not None:
                 tn.grad_norm = float(np.linalg.norm(incoming))
             finite_in = _finite(incoming)
             if not finite_in and node._op is None:
                 bad_grads.append(i)
-            step = BackwardStep(i, _jsonable(incoming))
+            step = BackwardStep(i, g, [])
+            backward.append(step)
+            if not locals_:
+                continue
             op = node._op
             parents = node._parents()
             names = {"out": tn.label}
@@ -261,26 +305,28 @@ def build(output, record: list | None, *, on_stale: str = "raise", label_of: dic
                 names[key] = labels[ids[p]]
             if getattr(node, "_k", None) is not None:
                 names["k"] = _fmt(node._k)
+            has_formula = hasattr(op, "formula")
             for j, (p, local) in enumerate(zip(parents, locals_)):
                 if not p.requires_grad:
                     continue
                 pid = ids[p]
-                if isinstance(node.data, np.ndarray):
+                if tensor:
                     # a tensor node records its vector-Jacobian product itself; the local
                     # Jacobian is named by its form ("multiply by W2ᵀ", "mask by z1 > 0")
                     contribution, local = local, jacobian_form(op, j, **names)[0]
                 else:
                     contribution = incoming * local
                 before = running.get(pid)
-                running[pid] = contribution if pid not in running else running[pid] + contribution
-                if finite_in and not _finite(running[pid]) and (before is None or _finite(before)):
+                acc = contribution if pid not in running else before + contribution
+                running[pid] = acc
+                if finite_in and not _finite(acc) and (before is None or _finite(before)):
                     origins.append((i, pid, _why_nonfinite(node, j, local, incoming, names)))
                 step.locals.append(LocalStep(
-                    pid, _jsonable(local) if not isinstance(local, str) else local,
-                    op.formula(j, **names) if hasattr(op, "formula") else str(op),
-                    op.formula(j, latex=True, **names) if hasattr(op, "formula") else "",
-                    _jsonable(contribution), _jsonable(running[pid])))
-            backward.append(step)
+                    pid, local if type(local) is float or isinstance(local, str) else _jsonable(local),
+                    op.formula(j, **names) if has_formula else str(op),
+                    op.formula(j, latex=True, **names) if has_formula else "",
+                    contribution if type(contribution) is float else _jsonable(contribution),
+                    acc if type(acc) is float else _jsonable(acc)))
     if origins:
         nonfinite.append(_nonfinite_grad_message(nodes, origins, bad_grads, shown, ids[output]))
         warnings.append(nonfinite[-1][1])
@@ -473,6 +519,11 @@ def trace(output, backward: bool = True, *, on_stale: str = "raise") -> Trace:
     """
     if not hasattr(output, "_parents"):
         raise InputError(f"trace() needs a Value or a Tensor, got {type(output).__name__} {output!r:.60}")
+    with _collector_paused():   # see build(): the collector would re-scan the graph many times over
+        return _trace(output, backward, on_stale)
+
+
+def _trace(output, backward: bool, on_stale: str) -> Trace:
     record = None
     warnings = []
     graph = autodiff.ancestors(output)

@@ -23,9 +23,9 @@ counting), ``build`` (:func:`explain`), ``model`` (the data classes),
 from __future__ import annotations
 
 from .build import explain
-from .model import ChainSet, Explanation, Factor, Path, Shared
+from .model import ChainSet, Explanation, Factor, Path, Shared, Summary
 
-__all__ = ["explain", "Explanation", "ChainSet", "Path", "Factor", "Shared",
+__all__ = ["explain", "Explanation", "ChainSet", "Path", "Factor", "Shared", "Summary",
            "render_text", "render_markdown"]
 
 

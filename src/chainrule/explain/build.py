@@ -7,10 +7,18 @@ from .. import autodiff
 from ..errors import InputError
 from ..trace import Trace, trace as make_trace
 from .chains import LinkGraph, is_num, mul, pretty
-from .model import ChainSet, Explanation, Factor, Path, Shared
+from .model import ChainSet, Explanation, Factor, Path, Shared, Summary
 from .render import fmt, fmt_count
 
 REL_TOL = 1e-9
+# A trace with more nodes than this is summarised unless ``full=True``: chains for the inputs
+# asked for (by default the SUMMARY_CHAINS with the largest gradients), a table of the others'
+# gradients, long paths shortened to their first and last SUMMARY_FACTORS factors, and
+# unnamed steps named by their labels rather than written out.
+SUMMARY_ABOVE = 10_000
+SUMMARY_CHAINS = 8
+SUMMARY_FACTORS = 16
+SUMMARY_LARGEST = 10
 
 
 
@@ -21,7 +29,8 @@ def _fsum(xs: list[float]) -> float:
     except OverflowError:
         return sum(xs)
 
-def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Explanation:
+
+def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64, full: bool = False) -> Explanation:
     """Every gradient of ``target`` as chains of local derivatives.
 
     ``target`` is a Value (traced here, gradients untouched), a
@@ -31,7 +40,18 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Expl
     the named variables. At most ``max_paths`` paths per input are listed;
     beyond that the chain set is summarised (counted exactly, first few shown,
     sum taken from the recorded local derivatives).
+
+    A graph of more than :data:`SUMMARY_ABOVE` (10,000) nodes is summarised,
+    so that explaining it costs time and memory in proportion to the graph
+    and the answer stays readable: chains only for the inputs in ``wrt``
+    (without ``wrt``, the :data:`SUMMARY_CHAINS` inputs with the largest
+    gradients), the other inputs' gradients in ``Explanation.summary``,
+    paths longer than 2 × :data:`SUMMARY_FACTORS` factors shortened in the
+    middle (their products still use every factor), and unnamed steps
+    called by their labels. ``full=True`` explains everything, whatever the size.
     """
+    if not isinstance(full, bool):
+        raise InputError(f"full must be True or False, got {full!r}")
     if isinstance(max_paths, bool) or not isinstance(max_paths, int) or max_paths < 1:
         raise InputError(f"max_paths must be a positive whole number, got {max_paths!r}")
     from ..tensor import Tensor
@@ -56,6 +76,10 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Expl
         return Explanation(t, [], [], "ops" if ops else "names", notes, max_paths)
 
     wanted = _resolve(t, wrt, root)
+    summary = None
+    if not full and len(t.nodes) > SUMMARY_ABOVE:
+        wanted, summary = _summarise(t, wanted, wrt is None)
+        notes.append(summary.message)
     mode = "ops" if ops else "names"
     # A named output (every program) reads best in its own names, even with no
     # named intermediate: f = x**2 + 2*y**2 gives the single factor ∂f/∂x = 2·x.
@@ -63,7 +87,7 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Expl
         mode = "ops"
         notes.append("no named intermediate variable, so every primitive step is a link "
                      "(name intermediate values to see the chain in your own terms)")
-    graph = LinkGraph(t, mode == "ops", set(wanted))
+    graph = LinkGraph(t, mode == "ops", set(wanted), expand=summary is None)
     ways, down, absdown = graph.from_output()
     out_label = t.nodes[t.output].label
 
@@ -71,12 +95,13 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64) -> Expl
     for w in wanted:
         reach = graph.to(w)
         reaches[w] = reach
-        chains.append(_chain_set(t, graph, w, reach, ways[w], down[w], absdown[w], max_paths, out_label))
+        chains.append(_chain_set(t, graph, w, reach, ways[w], down[w], absdown[w], max_paths, out_label,
+                                 SUMMARY_FACTORS if summary else None))
 
     shared, by_wrt = _shared(t, graph, wanted, ways, reaches, out_label)
     for c in chains:
         c.shared = by_wrt.get(c.node, [])
-    e = Explanation(t, chains, shared, mode, notes, max_paths)
+    e = Explanation(t, chains, shared, mode, notes, max_paths, summary)
     e.__dict__["graph"] = graph          # the renderers' cached property: no need to build it twice
     return e
 
@@ -170,24 +195,52 @@ def _factor(t: Trace, link) -> Factor:
                   f"d{top}/d{bottom}", link.slot, link.uses, link.ways)
 
 
-def _product(factors: list[Factor]):
+def _product(links) -> object:
     p = 1.0
-    for f in factors:
+    for f in links:
         p = mul(p, f.value)
         if p is None:
             return None
     return p
 
 
-def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label) -> ChainSet:
+def _summarise(t: Trace, wanted: list[int], default: bool) -> tuple[list[int], Summary]:
+    """The inputs to explain in a summary of a big trace, and what is said about the others."""
+    def size(i):
+        g = t.nodes[i].grad
+        return abs(g) if is_num(g) and not math.isnan(g) else -1.0
+    if default:
+        chosen = sorted(sorted(wanted, key=size, reverse=True)[:SUMMARY_CHAINS])
+    else:
+        chosen = wanted
+    keep = set(chosen)
+    rest = [n.id for n in t.nodes if n.kind == "input" and n.grad is not None and n.id not in keep]
+    largest = sorted(rest, key=size, reverse=True)[:SUMMARY_LARGEST]
+    n_inputs = len(rest) + len(chosen)
+    which = "the largest gradients" if default else "the ones asked for"
+    message = (f"a big graph ({len(t.nodes):,} nodes, more than {SUMMARY_ABOVE:,}), so this is a summary: "
+               f"chains for {len(chosen)} of its {n_inputs:,} inputs ({which}), the other inputs' "
+               "gradients listed, long paths shortened and unnamed steps called by their labels; "
+               "explain(..., full=True) explains everything, explain(..., wrt=[...]) the inputs you name")
+    return chosen, Summary(len(t.nodes), SUMMARY_ABOVE, n_inputs, [t.nodes[i].label for i in chosen],
+                           len(rest), [[t.nodes[i].label, t.nodes[i].grad] for i in largest], message)
+
+
+def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label,
+               max_factors: int | None = None) -> ChainSet:
     node = t.nodes[w]
     grad = node.grad
     listed = graph.first_paths(w, reach, max_paths + 1 if count > max_paths else count)
     paths = []
     made: dict[int, Factor] = {}        # one Factor per link, however many paths share it
     for links in listed[:max_paths]:
-        factors = [made.get(id(l)) or made.setdefault(id(l), _factor(t, l)) for l in links]
-        paths.append(Path(factors, _product(factors)))
+        omitted = 0
+        kept = links
+        if max_factors is not None and len(links) > 2 * max_factors:
+            omitted = len(links) - 2 * max_factors
+            kept = links[:max_factors] + links[-max_factors:]
+        factors = [made.get(id(l)) or made.setdefault(id(l), _factor(t, l)) for l in kept]
+        paths.append(Path(factors, _product(links), omitted))
     summarised = count > max_paths
     if summarised or not paths:
         total, scale = dp_sum, dp_abs
@@ -242,21 +295,23 @@ def _shared(t, graph, wanted, ways, reaches, out_label) -> tuple[list[Shared], d
     list (most widely shared first) and, for each input, the ones on its paths.
     """
     on: dict[tuple[int, int], dict[int, int]] = {}   # (top, bottom) -> {wrt: paths through one use}
+    groups: dict[tuple[int, int], list] = {}        # (top, bottom) -> its parallel edges (ops mode: x * x)
     for w in wanted:
         reach = reaches[w]
-        for top, r in reach.items():
-            if top == w or not r:
-                continue
-            for e in graph.edges[top]:
-                below = reach.get(e.bottom)
-                if below and e.slot == 0:
-                    on.setdefault((top, e.bottom), {})[w] = ways[top] * below
+        for top, edges in graph.cone(w).items():    # only the edges that lead towards w
+            for e in edges:
+                key = (top, e.bottom)
+                if e.slot == 0:
+                    on.setdefault(key, {})[w] = ways[top] * reach[e.bottom]
+                group = groups.setdefault(key, [])
+                if len(group) < e.uses:          # met once per input whose cone holds it
+                    group.append(e)
     found = []
     for (top, bottom), counts in on.items():
         n_paths = sum(counts.values())
         if len(counts) < 2 and n_paths < 2:
             continue
-        group = [e for e in graph.edges[top] if e.bottom == bottom]
+        group = groups[(top, bottom)]
         e = group[0]
         f = _factor(t, e)
         same = all(g.value == e.value and g.formula == e.formula for g in group)

@@ -22,7 +22,7 @@ from itertools import islice
 from numbers import Real
 from typing import Any, Iterator
 
-from .formulas import substitute, total
+from .formulas import SUM, precedence, substitute, total
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _TRAILING_DIGITS = re.compile(r"^(.*?[^\d_])_?(\d+)$")
@@ -32,6 +32,8 @@ _TRAILING_DIGITS = re.compile(r"^(.*?[^\d_])_?(\d+)$")
 MAX_TERMS = 16
 # Expanded expressions longer than this keep their node label instead.
 MAX_EXPR = 160
+# Factors of one such way written out in a factor's formula; a longer product is described.
+MAX_TERM_FACTORS = 24
 
 
 @lru_cache(maxsize=4096)
@@ -78,12 +80,13 @@ class Link:
     slot: int = 0          # which of several parallel uses (ops mode: ``x * x`` uses x twice)
     uses: int = 1          # how many parallel uses of bottom ``top`` has in this mode
     ways: int = 1          # ways through the folded unnamed steps
+    pos: int = 0           # position among ``top``'s links (reading order)
 
 
 class LinkGraph:
     """The trace's backward steps, seen at the level of links."""
 
-    def __init__(self, trace, ops: bool, extra: set[int] = frozenset()):
+    def __init__(self, trace, ops: bool, extra: set[int] = frozenset(), expand: bool = True):
         self.trace = trace
         self.ops = ops
         nodes = trace.nodes
@@ -94,9 +97,10 @@ class LinkGraph:
             links = {n.id for n in nodes if n.kind == "input" or n.name} | {trace.output} | set(extra)
         self.is_link = {i for i in links if nodes[i].kind != "const"}
         self.links = sorted(i for i in self.is_link if i in self.steps)   # the ones the sweep reached
-        # unnamed node label -> its expression in terms of links (names mode only)
+        # unnamed node label -> its expression in terms of links (names mode only). A summary of a
+        # big graph skips this (``expand=False``): its formulas name the unnamed steps by label.
         self.expanded: dict[str, str] = {}
-        if not ops:
+        if not ops and expand:
             for n in nodes:
                 if n.op and n.id not in self.is_link and n.expr:
                     text = substitute(n.expr, self.expanded)
@@ -105,8 +109,10 @@ class LinkGraph:
         self.edges: dict[int, list[Link]] = {i: self._fold(i) for i in self.links}
         self.consumers: dict[int, list[Link]] = {}
         for i in self.links:
-            for e in self.edges[i]:
+            for k, e in enumerate(self.edges[i]):
+                e.pos = k
                 self.consumers.setdefault(e.bottom, []).append(e)
+        self._cones: dict[int, dict[int, list[Link]]] = {}
 
     # -- display helpers ---------------------------------------------------
     def text(self, i: int) -> str:
@@ -142,38 +148,39 @@ class LinkGraph:
         # way into an unnamed node is summed before that node passes it on.
         acc = {top: _ONE}            # sum over ways top → node of products of locals
         ways = {top: 1}
-        # formula terms as linked cells (text, rest) so a long chain costs O(length), not O(length²)
-        terms: dict[int, list] = {top: [None]}
+        # Formula terms, at most MAX_TERMS + 1 per node, each (sign, factors, cell): ``1`` factors
+        # dropped and signs pulled out as they are met (what ``formulas.total`` would do), the
+        # factor texts as linked cells (text, rest) so a long chain costs O(length), not O(length²).
+        # Past MAX_TERM_FACTORS factors a term is only counted, and no more text is made for it.
+        terms: dict[int, list] = {top: [(1, 0, None)]}
         found: dict[int, list] = {}  # link -> [value, ways, terms]
         heap = [-top]
+        keep = MAX_TERMS + 1
         while heap:
             u = -heapq.heappop(heap)
+            mine = terms.pop(u)
             for ls in self.steps[u].locals:
                 v = ls.input
                 value = mul(acc[u], ls.local)
-                text = self.formula(ls.formula)
-                new_terms = [(text, t) for t in terms[u][:MAX_TERMS + 1]]
+                new_terms = _extend_terms(mine, ls.formula, self.formula)
                 if v in self.is_link:
                     slot = found.setdefault(v, [_ONE, 0, []])
+                    slot[0] = add(slot[0], value)
+                    slot[1] += ways[u]
+                    into = slot[2]
                 else:
                     if v not in acc:
                         acc[v], ways[v], terms[v] = _ONE, 0, []
                         heapq.heappush(heap, -v)
-                    slot = None
-                if slot is not None:
-                    slot[0] = add(slot[0], value)
-                    slot[1] += ways[u]
-                    slot[2].extend(new_terms)
-                else:
                     acc[v] = add(acc[v], value)
                     ways[v] += ways[u]
-                    terms[v].extend(new_terms)
+                    into = terms[v]
+                if len(into) < keep:
+                    into.extend(new_terms[:keep - len(into)])
         links = []
         for v in self._reading_order(top, found):
             value, n, t = found[v]
-            formula = total([_unlink(cell) for cell in t]) if n <= MAX_TERMS else \
-                f"sum over {n} ways through unnamed steps"
-            links.append(Link(top, v, value, formula, ways=n))
+            links.append(Link(top, v, value, _formula_of(t, n), ways=n))
         return links
 
     def _reading_order(self, top: int, found: dict) -> list[int]:
@@ -214,8 +221,10 @@ class LinkGraph:
         """For each link above ``wrt``: the number of paths from it down to ``wrt``.
 
         Only the links that can reach ``wrt`` are visited (found by walking
-        up the consumer edges), so asking for every weight of a network costs
-        the sum of their cones, not inputs × graph size.
+        up the consumer edges), and only their edges that lead towards ``wrt``
+        (kept, in reading order, for :meth:`paths`), so asking for every
+        input of a flat sum or every weight of a network costs the sum of
+        their cones, not inputs × graph size.
         """
         above, stack = {wrt}, [wrt]
         while stack:
@@ -223,11 +232,23 @@ class LinkGraph:
                 if e.top not in above:
                     above.add(e.top)
                     stack.append(e.top)
-        reach = {wrt: 1}
-        for i in sorted(above):          # oldest first: everything below i is done
-            if i != wrt:
-                reach[i] = sum(reach.get(e.bottom, 0) for e in self.edges[i])
+        reach = dict.fromkeys(sorted(above), 0)   # oldest first: everything below a node comes before it
+        reach[wrt] = 1
+        cone: dict[int, list[Link]] = {}
+        for i, r in reach.items():        # reach[i] is complete: all its edges' bottoms are older
+            for e in self.consumers.get(i, ()):
+                reach[e.top] += r
+                cone.setdefault(e.top, []).append(e)
+        for es in cone.values():
+            es.sort(key=_by_pos)
+        self._cones[wrt] = cone
         return reach
+
+    def cone(self, wrt: int) -> dict[int, list[Link]]:
+        """For each link above ``wrt``: its edges towards ``wrt``, in reading order."""
+        if wrt not in self._cones:
+            self.to(wrt)
+        return self._cones[wrt]
 
     def paths(self, wrt: int, reach: dict[int, int]) -> Iterator[list[Link]]:
         """Every path from the output to ``wrt``, lazily, output side first."""
@@ -237,18 +258,17 @@ class LinkGraph:
             return
         if not reach.get(out):
             return
+        cone = self.cone(wrt)
         current: list[Link] = []
-        stack = [iter(self.edges[out])]
+        stack = [iter(cone[out])]
         while stack:
             for e in stack[-1]:
-                if not reach.get(e.bottom):
-                    continue
                 current.append(e)
                 if e.bottom == wrt:
                     yield list(current)
                     current.pop()
                     continue
-                stack.append(iter(self.edges[e.bottom]))
+                stack.append(iter(cone[e.bottom]))
                 break
             else:
                 stack.pop()
@@ -257,6 +277,49 @@ class LinkGraph:
 
     def first_paths(self, wrt: int, reach: dict[int, int], n: int) -> list[list[Link]]:
         return list(islice(self.paths(wrt, reach), n))
+
+
+def _by_pos(link) -> int:
+    return link.pos
+
+
+_MINUS_ONE = ("−1", "-1")
+
+
+def _extend_terms(terms: list, step_formula: str, formula) -> list:
+    """``terms`` times one more local derivative (its raw formula ``step_formula``)."""
+    raw = step_formula.strip()
+    if raw in ("1", ""):
+        return terms
+    if raw in _MINUS_ONE:
+        return [(-sign, n, cell) for sign, n, cell in terms]
+    out = []
+    text = None
+    for sign, n, cell in terms:
+        if n >= MAX_TERM_FACTORS:
+            out.append((sign, n + 1, None))
+            continue
+        if text is None:
+            text = formula(step_formula).strip()
+            flip = text[:1] in ("−", "-") and precedence(text) > SUM
+            if flip:
+                text = text[1:].strip()
+        if text in ("1", ""):
+            out.append((-sign if flip else sign, n, cell))
+        else:
+            out.append((-sign if flip else sign, n + 1, (text, cell)))
+    return out
+
+
+def _formula_of(terms: list, ways: int) -> str:
+    """A link's formula: the sum of its terms, or what it is when too long to write out."""
+    if ways > MAX_TERMS:
+        return f"sum over {ways} ways through unnamed steps"
+    longest = max((n for _, n, _ in terms), default=0)
+    if longest > MAX_TERM_FACTORS:
+        what = "a product" if ways == 1 else f"a sum over {ways} ways, each a product,"
+        return f"{what} of up to {longest:,} local derivatives through unnamed steps"
+    return total([(["−1"] if sign < 0 else []) + _unlink(cell) for sign, _, cell in terms])
 
 
 def _unlink(cell) -> list[str]:

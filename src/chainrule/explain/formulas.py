@@ -15,6 +15,7 @@ this module only pastes them together:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Binding strength of a piece of formula text, loosest first.
 COND, SUM, PRODUCT, UNARY, POWER, ATOM = 0, 1, 2, 3, 4, 5
@@ -22,6 +23,8 @@ COND, SUM, PRODUCT, UNARY, POWER, ATOM = 0, 1, 2, 3, 4, 5
 _OPEN, _CLOSE = "([", ")]"
 _MINUS = "−-"
 _SUPERS = "⁰¹²³⁴⁵⁶⁷⁸⁹⁻"
+_BRACKETS = re.compile(r"[()\[\]|]")
+_MINUS_SIGN = re.compile("[−-]")
 _NUMBER = re.compile(r"^[−-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -58,12 +61,15 @@ def _is_unary(text: str, i: int) -> bool:
 
 def _flat(s: str) -> str:
     """``s`` with everything inside brackets or |…| blanked out."""
+    if not _BRACKETS.search(s):
+        return s
     chars = [" "] * len(s)
     for i, c in _top_level(s):
         chars[i] = c
     return "".join(chars)
 
 
+@lru_cache(maxsize=1 << 16)
 def precedence(text: str) -> int:
     """How tightly ``text`` holds together, judged by its loosest top-level operator."""
     s = text.strip()
@@ -74,19 +80,18 @@ def precedence(text: str) -> int:
     flat = _flat(s)
     if re.search(r"\b(if|else)\b", flat) or any(c in flat for c in "<>≤≥"):
         return COND
+    if "+" in flat:
+        return SUM
     best = ATOM
-    for i, c in enumerate(flat):
-        if c == "+":
-            best = min(best, SUM)
-        elif c in _MINUS:
-            if not _is_unary(s, i):
-                best = min(best, SUM)
-            else:
-                best = min(best, UNARY if i == 0 else POWER)
-        elif c in "·×/":
-            best = min(best, PRODUCT)
-        elif c == "^" or c in _SUPERS:
-            best = min(best, POWER)
+    for m in _MINUS_SIGN.finditer(flat):
+        i = m.start()
+        if not _is_unary(s, i):
+            return SUM
+        best = min(best, UNARY if i == 0 else POWER)
+    if "·" in flat or "×" in flat or "/" in flat:
+        best = min(best, PRODUCT)
+    if "^" in flat or any(c in flat for c in _SUPERS):
+        best = min(best, POWER)
     return best
 
 

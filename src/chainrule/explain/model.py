@@ -9,7 +9,7 @@ from ..errors import InputError
 from ..trace import Trace
 from .chains import LinkGraph, pretty
 
-__all__ = ["Factor", "Path", "ChainSet", "Shared", "Explanation"]
+__all__ = ["Factor", "Path", "ChainSet", "Shared", "Summary", "Explanation"]
 
 
 @dataclass
@@ -30,7 +30,9 @@ class Factor:
 class Path:
     """One way from the output down to ``wrt``: its factors, output side first."""
     factors: list[Factor]
-    product: Any
+    product: Any          # the product of every factor, listed or not
+    omitted: int = 0      # factors left out in the middle (a summary's long path): the first half
+                          # of ``factors`` comes before them, the second half after
 
 
 @dataclass
@@ -65,6 +67,18 @@ class ChainSet:
 
 
 @dataclass
+class Summary:
+    """What a summary of a big graph leaves out, and how to ask for it (``explain(..., full=True)``)."""
+    nodes: int            # nodes in the trace
+    limit: int            # graphs with more nodes than this are summarised
+    inputs: int           # inputs with a gradient
+    explained: list[str]  # the inputs whose chains are given
+    rest: int             # inputs whose chains are not given
+    largest: list         # [label, gradient] of the rest, largest |gradient| first (at most 10)
+    message: str = ""
+
+
+@dataclass
 class Explanation:
     """Every chain of a trace. Render with :meth:`to_text` / :meth:`to_markdown`."""
     trace: Trace
@@ -73,6 +87,7 @@ class Explanation:
     mode: str = "names"   # "names": links are named variables; "ops": every primitive
     notes: list[str] = field(default_factory=list)
     max_paths: int = 64
+    summary: Summary | None = None   # set when a big graph was summarised (see ``explain``)
 
     # -- lookups -------------------------------------------------------------
     @property
@@ -81,7 +96,8 @@ class Explanation:
 
     @cached_property
     def graph(self) -> LinkGraph:
-        return LinkGraph(self.trace, self.mode == "ops", {c.node for c in self.chains})
+        return LinkGraph(self.trace, self.mode == "ops", {c.node for c in self.chains},
+                         expand=self.summary is None)
 
     def chain(self, wrt=None) -> ChainSet:
         """The chain set for ``wrt`` (a label, a Value with a name, or a node id)."""
@@ -136,6 +152,7 @@ class Explanation:
             "chains": [],
             "shared": [asdict(s) for s in self.shared],
             "warnings": list(self.trace.warnings),
+            "summary": asdict(self.summary) if self.summary is not None else None,
         }
         index = {id(s): k for k, s in enumerate(self.shared)}
         for c in self.chains:
@@ -162,8 +179,10 @@ class Explanation:
         chains = []
         for c in d["chains"]:
             c = {k: v for k, v in c.items() if k not in ("path_count_text", "lines")}
-            c["paths"] = [Path([Factor(**f) for f in p["factors"]], p["product"]) for p in c["paths"]]
+            c["paths"] = [Path([Factor(**f) for f in p["factors"]], p["product"], p.get("omitted", 0))
+                          for p in c["paths"]]
             c["shared"] = [all_shared[k] for k in c.get("shared", [])]
             chains.append(ChainSet(**c))
+        summary = Summary(**d["summary"]) if d.get("summary") else None
         return cls(Trace.from_dict(d["trace"]), chains, all_shared,
-                   d.get("mode", "names"), list(d.get("notes", [])), d.get("max_paths", 64))
+                   d.get("mode", "names"), list(d.get("notes", [])), d.get("max_paths", 64), summary)

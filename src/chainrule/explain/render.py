@@ -51,13 +51,21 @@ def _shorten(items: list[str], max_factors: int | None) -> list[str]:
     return items[:keep] + [f"… {len(items) - keep - 1} more …", items[-1]]
 
 
+def _with_gap(path, items: list[str]) -> list[str]:
+    """A summarised path's factors with the left-out middle marked."""
+    if not path.omitted:
+        return items
+    half = len(items) // 2
+    return items[:half] + [f"… {path.omitted:,} more …"] + items[half:]
+
+
 def _path_text(path, max_factors, alone: bool) -> str:
     if not path.factors:
         return "1"
-    labels = " · ".join(_shorten([f.label for f in path.factors], max_factors))
-    values = " · ".join(_shorten([fmt(f.value) if i == 0 else factor(f.value)
-                                  for i, f in enumerate(path.factors)], max_factors))
-    if len(path.factors) == 1:
+    labels = " · ".join(_shorten(_with_gap(path, [f.label for f in path.factors]), max_factors))
+    values = " · ".join(_shorten(_with_gap(path, [fmt(f.value) if i == 0 else factor(f.value)
+                                                  for i, f in enumerate(path.factors)]), max_factors))
+    if len(path.factors) == 1 and not path.omitted:
         f = path.factors[0]
         if not alone:
             return f"{f.label} = {fmt(f.value)}"
@@ -151,11 +159,13 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
 # The sections, as data
 # --------------------------------------------------------------------------
 
-def forward_rows(expl) -> list[list[str]]:
+def forward_rows(expl, limit: int | None = None) -> list[list[str]]:
     t, g = expl.trace, expl.graph
     rows = []
     # links, and named constants (a value made from constants only, or under no_grad)
     for i in sorted(g.is_link | {n.id for n in t.nodes if n.kind == "const" and n.name}):
+        if limit is not None and len(rows) >= limit:
+            break
         n = t.nodes[i]
         what = {"input": "input", "const": "constant"}.get(n.kind) or g.rhs(i) or n.op or ""
         val = fmt(n.value) if n.shape is None else f"{fmt(n.value)} shape {tuple(n.shape)}"
@@ -209,13 +219,34 @@ def _intro(expl) -> list[str]:
 # Text
 # --------------------------------------------------------------------------
 
+def _forward(expl) -> tuple[list[list[str]], str]:
+    """The forward rows (all of them, or MAX_ROWS in a summary) and a note on what was cut."""
+    if expl.summary is None:
+        return forward_rows(expl), ""
+    rows = forward_rows(expl, MAX_ROWS)
+    return rows, (f"… the first {len(rows)} rows shown (a summary)" if len(rows) == MAX_ROWS else "")
+
+
+def summary_rows(expl) -> list[list[str]]:
+    out = pretty(expl.output)
+    return [[label, f"∂{out}/∂{pretty(label)} = {fmt(g)}"] for label, g in expl.summary.largest]
+
+
+def _summary_head(s) -> str:
+    return (f"{s.rest:,} of {s.inputs:,} inputs have no chain here; the largest of their gradients "
+            "(from the backward pass):")
+
+
 def explanation_text(expl, width: int | None = None) -> str:
     """The explanation for a terminal ``width`` columns wide (default: the terminal's, else 80)."""
     t = expl.trace
     out = pretty(expl.output)
     lines = _intro(expl) + [n for n in expl.notes]
     lines += ["", "Forward pass (evaluation order)"]
-    lines += _text_table(_FWD_HEADERS, forward_rows(expl), width=width)
+    rows, cut = _forward(expl)
+    lines += _text_table(_FWD_HEADERS, rows, width=width)
+    if cut:
+        lines.append("  " + cut)
     if t.backward:
         lines += ["", "Backward pass (reverse topological order: a node passes its gradient on "
                   "once every consumer has sent its part)"]
@@ -247,6 +278,9 @@ def explanation_text(expl, width: int | None = None) -> str:
             lines.append("  " + s.message)
         if len(expl.shared) > MAX_SHARED_SHOWN:
             lines.append(f"  … and {len(expl.shared) - MAX_SHARED_SHOWN} more shared factors")
+    if expl.summary is not None and expl.summary.rest:
+        lines += ["", "Other inputs (summary)", "  " + _summary_head(expl.summary)]
+        lines += _text_table(["input", "gradient"], summary_rows(expl), width=width)
     if t.warnings:
         lines += ["", "Warnings"] + ["  ! " + w for w in t.warnings]
     return "\n".join(fit_lines(lines, width)) + "\n"
@@ -261,7 +295,10 @@ def explanation_markdown(expl) -> str:
     out = pretty(expl.output)
     lines = [f"## How ∂{out} is computed", ""] + _intro(expl)
     lines += ["", *("> " + n for n in expl.notes)] if expl.notes else []
-    lines += ["", "### Forward pass", "", *_md_table(_FWD_HEADERS, forward_rows(expl))]
+    rows, cut = _forward(expl)
+    lines += ["", "### Forward pass", "", *_md_table(_FWD_HEADERS, rows)]
+    if cut:
+        lines += ["", cut]
     if t.backward:
         rows, cut = backward_rows(expl)
         lines += ["", "### Backward pass", "",
@@ -288,6 +325,9 @@ def explanation_markdown(expl) -> str:
         lines += ["- " + s.message for s in expl.shared[:MAX_SHARED_SHOWN]]
         if len(expl.shared) > MAX_SHARED_SHOWN:
             lines.append(f"- … and {len(expl.shared) - MAX_SHARED_SHOWN} more shared factors")
+    if expl.summary is not None and expl.summary.rest:
+        lines += ["", "### Other inputs (summary)", "", _summary_head(expl.summary), "",
+                  *_md_table(["input", "gradient"], summary_rows(expl))]
     if t.warnings:
         lines += ["", "### Warnings", ""] + ["- ⚠ " + w for w in t.warnings]
     return "\n".join(lines).rstrip() + "\n"
