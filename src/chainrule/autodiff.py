@@ -26,7 +26,7 @@ import itertools
 import threading
 from operator import attrgetter
 
-__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "reverse_topological", "ancestors", "run_backward",
+__all__ = ["sweep_lock", "recorded_sweep", "no_grad", "enable_grad", "is_grad_enabled", "reverse_topological", "ancestors", "run_backward",
            "mark_changed", "changed_after_use"]
 
 
@@ -155,6 +155,16 @@ def ancestors(root) -> list:
     return nodes
 
 
+# One sweep at a time, process-wide. Sweeps from several threads may share nodes (the
+# parameters of one model, say): each node's ``_g`` buffer belongs to the sweep running, and a
+# shared leaf's ``.grad += g`` is a read-modify-write. Taking turns makes every sweep's result
+# exactly what it would be alone, and the shared ``.grad`` the sum of them all, as in PyTorch.
+# The cost is one uncontended lock per backward() call; the sweeps are pure Python (or NumPy
+# on small arrays), so the GIL serialised most of their work anyway. Reentrant, so a sweep
+# inside a sweep's bookkeeping (``recorded_sweep``) in the same thread does not deadlock.
+sweep_lock = threading.RLock()
+
+
 def run_backward(root, seed, record=None) -> list:
     """One backward sweep from ``root`` with gradient ``seed``.
 
@@ -162,8 +172,14 @@ def run_backward(root, seed, record=None) -> list:
     sweep only; when the node's turn comes (all consumers done) it is added to
     ``.grad`` (so repeated sweeps accumulate, as in PyTorch) and passed on.
     ``record``, if a list, receives one entry per node for the trace.
-    Returns the order used.
+    Returns the order used. Safe to call from several threads at once
+    (see ``sweep_lock``).
     """
+    with sweep_lock:
+        return _sweep(root, seed, record)
+
+
+def _sweep(root, seed, record) -> list:
     # The sweep makes no reference cycles, so the cyclic collector has nothing
     # to find here; left on, it would re-scan the whole graph many times over.
     paused = gc.isenabled()
@@ -179,3 +195,19 @@ def run_backward(root, seed, record=None) -> list:
         if paused:
             gc.enable()
     return order
+
+
+def recorded_sweep(root, seed) -> tuple[list, list]:
+    """A sweep for the record only: ``(record, [(node, its .grad before)])``, every ``.grad``
+    put back as it was. Atomic with respect to other threads' sweeps, so none of their
+    contributions to a shared ``.grad`` is lost when this one's is undone."""
+    with sweep_lock:
+        order = reverse_topological(root)
+        saved = [(n, n.grad) for n in order]
+        record: list = []
+        try:
+            _sweep(root, seed, record)
+        finally:
+            for n, g in saved:
+                n.grad = g
+    return record, saved

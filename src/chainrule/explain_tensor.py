@@ -383,16 +383,9 @@ def explain_tensor(loss: Tensor, wrt: Tensor, index=None, *, max_paths: int = 8,
 
 
 def _recorded_sweep(loss):
-    order = autodiff.reverse_topological(loss)
-    saved = [(n, n.grad) for n in order]
-    record: list = []
-    try:
-        with np.errstate(all="ignore"):
-            autodiff.run_backward(loss, np.ones_like(loss.data), record)
-    finally:
-        for n, g in saved:
-            n.grad = g
-    return record, set(order)
+    with np.errstate(all="ignore"):
+        record, saved = autodiff.recorded_sweep(loss, np.ones_like(loss.data))
+    return record, {n for n, _ in saved}
 
 
 def _node_paths(nodes, loss, wrt, limit):

@@ -530,14 +530,7 @@ def _trace(output, backward: bool, on_stale: str) -> Trace:
     if _stale_message(output, graph, on_stale):
         backward = False      # build() says why
     if backward and output.requires_grad:
-        order = autodiff.reverse_topological(output)
-        saved = [(n, n.grad) for n in order]
-        record = []
-        try:
-            autodiff.run_backward(output, _seed(output), record)
-        finally:
-            for n, g in saved:
-                n.grad = g
+        record, saved = autodiff.recorded_sweep(output, _seed(output))
         one_sweep = {node: incoming for node, incoming, *_ in record}
         for n, g in saved:
             if n._op is None and _nonzero(g) and not _same(g, one_sweep.get(n)):

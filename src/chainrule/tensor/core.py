@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from .. import autodiff
-from ..autodiff import mark_changed, next_seq, run_backward
+from ..autodiff import mark_changed, next_seq, run_backward, sweep_lock
 from ..errors import InputError
 from ..errors import graph_cut as _cut
 from ..ops import NUMPY_FUNCS, OPS, TENSOR_OPS, Op, _compile
@@ -237,8 +237,8 @@ class Tensor:
             if seed.shape != d.shape:
                 raise ShapeError(f"backward: gradient has shape {tuple(seed.shape)} but the tensor has "
                                  f"shape {tuple(d.shape)}; they must match")
-        self._gown = True               # seed is our own copy
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with sweep_lock, np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            self._gown = True           # seed is our own copy (under the lock: another sweep may pass here)
             if _state.anomaly:   # inside detect_anomaly(): record the sweep and check it
                 from ..anomaly import checked_backward
                 return checked_backward(self, seed)
