@@ -169,3 +169,22 @@ def test_small_graphs_are_not_summarised():
     e = explain(c)
     assert e.summary is None and e.to_dict()["summary"] is None
     assert [ch.grad for ch in e.chains] == [3.0, 2.0]
+
+
+def test_the_cli_summarises_big_graphs_and_full_explains_everything(monkeypatch, capsys):
+    import json
+    from chainrule.cli import main
+    monkeypatch.setattr(explain_build, "SUMMARY_ABOVE", 5)      # this small program counts as big
+    monkeypatch.setattr(explain_build, "SUMMARY_CHAINS", 1)
+    argv = ["explain", "a1 = w1*a0; a2 = w2*a1; a3 = w3*a2; C = (a3 - y)**2",
+            "--at", "a0=1", "w1=2", "w2=3", "w3=0.5", "y=2", "--format", "json"]
+    assert main(argv) == 0
+    d = json.loads(capsys.readouterr().out)
+    # by hand: ∂C/∂w3 = 2·(a3 − y)·a2 = 2·1·6 = 12, the largest of (6, 3, 2, 12, −2)
+    assert [(c["wrt"], c["grad"]) for c in d["chains"]] == [("w3", 12.0)]
+    assert d["summary"]["rest"] == 4 and d["summary"]["largest"][0] == ["a0", 6.0]
+    assert main(argv + ["--full"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["summary"] is None
+    assert [(c["wrt"], c["grad"]) for c in d["chains"]] == [("w1", 3.0), ("a0", 6.0), ("w2", 2.0),
+                                                            ("w3", 12.0), ("y", -2.0)]

@@ -248,12 +248,12 @@ def cmd_grad(args) -> int:
     return status
 
 
-def _explanation(run, wrt, ops: bool):
+def _explanation(run, wrt, ops: bool, full: bool = False):
     from .explain import explain
 
     t = run.trace()
     _warn(t)
-    return t, explain(t, wrt=wrt, ops=ops)
+    return t, explain(t, wrt=wrt, ops=ops, full=full)
 
 
 def cmd_explain(args) -> int:
@@ -261,7 +261,7 @@ def cmd_explain(args) -> int:
     wrt = list(dict.fromkeys(args.wrt)) if args.wrt else None
     if wrt:
         _check_names(run, wrt, "--wrt")
-    t, ex = _explanation(run, wrt, args.ops)
+    t, ex = _explanation(run, wrt, args.ops, args.full)
     if args.format == "json":
         _print_json(_jsonable(ex.to_dict()))
     elif args.format == "markdown":
@@ -501,6 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wrt", action="extend", nargs="+", metavar="NAME",
                    help="explain the gradient with respect to these variables (default: every input)")
     p.add_argument("--ops", action="store_true", help="show every operation, not only named variables")
+    p.add_argument("--full", action="store_true",
+                   help="explain everything even for a big graph (above 10,000 nodes the default is a summary: "
+                        "chains for --wrt or the 8 largest gradients, a table of the others)")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="output format")
     p.set_defaults(func=cmd_explain)
 
