@@ -159,10 +159,13 @@ class LinkGraph:
         while heap:
             u = -heapq.heappop(heap)
             mine = terms.pop(u)
+            # more than MAX_TERMS ways lead here, so every link below gets more too and its
+            # formula says "sum over N ways": no term text is needed from here on
+            if ways[u] > MAX_TERMS:
+                mine = None
             for ls in self.steps[u].locals:
                 v = ls.input
                 value = mul(acc[u], ls.local)
-                new_terms = _extend_terms(mine, ls.formula, self.formula)
                 if v in self.is_link:
                     slot = found.setdefault(v, [_ONE, 0, []])
                     slot[0] = add(slot[0], value)
@@ -175,8 +178,8 @@ class LinkGraph:
                     acc[v] = add(acc[v], value)
                     ways[v] += ways[u]
                     into = terms[v]
-                if len(into) < keep:
-                    into.extend(new_terms[:keep - len(into)])
+                if mine is not None and len(into) < keep:
+                    into.extend(_extend_terms(mine, ls.formula, self.formula)[:keep - len(into)])
         links = []
         for v in self._reading_order(top, found):
             value, n, t = found[v]
