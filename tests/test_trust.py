@@ -162,6 +162,21 @@ def test_in_place_tensor_methods_bump_the_version_once_each():
         explain_tensor(L, W)
 
 
+def test_loading_a_state_dict_or_re_initialising_makes_an_earlier_graph_stale():
+    from chainrule import nn
+    lin = nn.Linear(2, 1)
+    x = Tensor(np.ones((1, 2)))
+    L = lin(x).sum()
+    lin.load_state_dict({k: v * 2 for k, v in lin.state_dict().items()})
+    with pytest.raises(StaleGraphError, match="changed in place"):
+        trace(L)
+    L = lin(x).sum()
+    trace(L)                                     # a new forward is fine
+    nn.init.zeros_(lin.weight)
+    with pytest.raises(StaleGraphError, match="changed in place"):
+        trace(L)
+
+
 def test_an_input_changed_in_place_makes_the_graph_stale_too():
     W, x, L = tensor_net()
     x += 1.0                                    # an input (requires_grad=False) changed after use
@@ -384,6 +399,14 @@ def test_cli_finite_results_keep_status_0_and_no_warnings(capsys):
     assert code == 0 and err == "" and "✓" in out
     code, out, err = cli(capsys, "step", "L = x**2", "--at", "x=2", "--lr", "0.1", "--json")
     assert code == 0 and "warnings" not in strict_json(out)
+
+
+def test_cli_draw_and_html_of_a_nan_gradient_warn_and_exit_3(capsys, tmp_path):
+    for cmd, name in (("draw", "g.svg"), ("html", "g.html")):
+        code, out, err = cli(capsys, cmd, *NAN, "-o", str(tmp_path / name))
+        assert code == 3 and "negative base" in err and (tmp_path / name).exists()
+    code, _, err = cli(capsys, "draw", "L = x*y", "--at", "x=1", "y=2", "-o", str(tmp_path / "ok.svg"))
+    assert code == 0 and "warning" not in err
 
 
 def test_cli_sqrt_of_zero_gets_a_note(capsys):

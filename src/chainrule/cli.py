@@ -15,7 +15,7 @@ line, ``chainrule: error: line 1, column 9: log(-1) is undefined: ...``, and
 exits with status 2. Anything else is a bug in chainrule: one line saying so,
 status 1 (``CHAINRULE_DEBUG=1`` shows the traceback).
 
-Non-finite results: when ``grad``, ``explain`` or ``step`` computed a
+Non-finite results: when ``grad``, ``explain``, ``step``, ``draw`` or ``html`` computed a
 gradient that is not a finite number (``x**y`` at x = −2 has no real
 derivative in y; √x has an infinite slope at 0), the results are still
 printed, a one-line ``chainrule: warning:`` says where it first appeared and
@@ -52,7 +52,8 @@ from .textfmt import fit_lines, text_table
 from . import lang
 
 __all__ = ["main", "build_parser", "PLUGINS", "SUBPARSERS", "add_program_arguments", "read_program",
-           "parse_at", "program_values", "run_from_args", "fmt", "json_number", "EXIT_NONFINITE"]
+           "parse_at", "program_values", "run_from_args", "fmt", "json_number", "EXIT_NONFINITE",
+           "EXIT_STATUSES", "trace_status"]
 
 #: Exit status when the command ran but a gradient it printed is not a finite number (inf or nan).
 EXIT_NONFINITE = 3
@@ -197,6 +198,12 @@ def _warn_lines(lines) -> None:
         print(f"chainrule: warning: {w}", file=sys.stderr)
 
 
+def trace_status(trace) -> int:
+    """The exit status for a command that showed ``trace``: :data:`EXIT_NONFINITE` if a value or
+    gradient in it is inf or nan (its warnings say where and why), else 0."""
+    return EXIT_NONFINITE if trace.nonfinite else 0
+
+
 def _nonfinite(numbers) -> list[str]:
     """The names in ``{name: number}`` whose number is inf or nan."""
     return [n for n, g in numbers.items() if not math.isfinite(g)]
@@ -268,8 +275,7 @@ def cmd_explain(args) -> int:
         print(ex.to_markdown())
     else:
         print(ex.to_text())
-    grads = {n.label: n.grad for n in t.inputs if isinstance(n.grad, float)}
-    return EXIT_NONFINITE if _nonfinite(grads) else 0
+    return trace_status(t)
 
 
 def _jsonable(obj):

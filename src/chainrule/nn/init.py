@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..autodiff import mark_changed
 from ..errors import InputError
 
 __all__ = ["manual_seed", "get_generator", "calculate_gain", "uniform_", "normal_", "constant_",
@@ -53,6 +54,8 @@ def _array(t) -> np.ndarray:
 def _fill(t, values):
     a = _array(t)
     a[...] = values  # in place: keeps dtype and identity (optimizers hold references)
+    if a is not t:
+        mark_changed(t)   # a graph computed before this is out of date
     return t
 
 

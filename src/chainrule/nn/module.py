@@ -24,6 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..autodiff import mark_changed
 from ..errors import InputError
 from ..files import atomic_write
 from ..tensor import Tensor
@@ -217,6 +218,7 @@ class Module:
             raise StateDictError(f"cannot load state dict into {type(self).__name__}: " + "; ".join(problems))
         for k, a in arrays.items():
             own[k].data[...] = a  # in place: optimizers keep pointing at the same arrays
+            mark_changed(own[k])  # so a graph computed before the load is known to be out of date
         return self
 
     def save(self, path, meta: dict | None = None) -> str:

@@ -20,11 +20,11 @@ FORMATS = ("svg", "png", "dot")
 
 
 def register(subparsers) -> None:
-    from ..cli import SUBPARSERS, add_program_arguments
+    from ..cli import EXIT_STATUSES, SUBPARSERS, add_program_arguments
 
     p = subparsers.add_parser(
         "draw", help="draw a program's graph with values, gradients and local derivatives (.svg/.png/.dot)",
-        description="Draw the computational graph of a program at the given inputs: each box shows its name, "
+        epilog=EXIT_STATUSES, description="Draw the computational graph of a program at the given inputs: each box shows its name, "
                     "operation, value and gradient; each edge its local derivative; line width and colour show "
                     "the size of the gradient. No Graphviz needed (.dot is an export for those who have it).")
     add_program_arguments(p)
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "html", help="a self-contained HTML page that plays the forward and backward pass step by step",
-        description="Write one HTML file (no network needed) that steps through the forward and backward pass, "
+        epilog=EXIT_STATUSES, description="Write one HTML file (no network needed) that steps through the forward and backward pass, "
                     "shows the chain rule for an input as boxes lighting up, lets you click any node, move "
                     "sliders for the inputs (the page recomputes everything) and take gradient-descent steps.")
     add_program_arguments(p)
@@ -105,7 +105,7 @@ def _trace(run, backward: bool = True):
 
 
 def cmd_draw(args) -> int:
-    from ..cli import run_from_args
+    from ..cli import run_from_args, trace_status
     fmt = args.format
     if fmt is None:
         ext = os.path.splitext(args.output)[1].lower().lstrip(".")
@@ -128,7 +128,7 @@ def cmd_draw(args) -> int:
         from .png import trace_to_png
         data = trace_to_png(t, show_locals=show, collapse=args.collapse)
     _write(args.output, data, f"the graph of {run.program.output} ({len(t.nodes)} nodes, {fmt})")
-    return 0
+    return trace_status(t)
 
 
 def _check_inputs(t, names, option) -> None:
@@ -140,7 +140,7 @@ def _check_inputs(t, names, option) -> None:
 
 
 def cmd_html(args) -> int:
-    from ..cli import read_program, run_from_args
+    from ..cli import read_program, run_from_args, trace_status
     from .html import trace_to_html
     _check_html_name(args.output)
     run = run_from_args(args)
@@ -156,7 +156,7 @@ def cmd_html(args) -> int:
     page = trace_to_html(t, title=args.title, program=read_program(args.program).strip(), wrt=args.wrt,
                          params=args.params, lr=args.lr, collapse=args.collapse)
     _write(args.output, page, f"the player for {run.program.output} ({len(t.nodes)} nodes)")
-    return 0
+    return trace_status(t)
 
 
 def lesson_page(lesson, collapse=None) -> str:
