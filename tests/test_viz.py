@@ -208,6 +208,11 @@ def test_lessons_open_one_box_per_line_as_the_seed_draws_them():
     assert [k for k in top if isinstance(k, int)] == sorted(
         by_label[x] for x in ("w1", "x", "b1", "w2", "b2", "y", "a1", "a2"))
     assert '"line":1' in lesson_page(LESSONS["sigmoid_net"])
+    # as the seed writes z1 = w1·x + b1: w1, x, b1 from top to bottom, each meeting z1's box at its own point
+    ys = {it["key"]: it["y"] for it in data["layout"]["items"]}
+    assert ys[by_label["w1"]] < ys[by_label["x"]] < ys[by_label["b1"]]
+    into_z1 = [(r["port"], r["nports"]) for r in data["layout"]["routes"] if r["dst"] == f"g{by_label['z1']}"]
+    assert sorted(into_z1) == [(0, 3), (1, 3), (2, 3)]
     # asked for: every step drawn (--expand), or a one-line program: no boxes of boxes
     assert player_data(t, collapse=False)["layout"]["groups"] == {}
     assert player_data(evaluate("L = log(q) * w", {"q": 2, "w": 3}).trace())["layout"]["groups"] == {}

@@ -444,16 +444,26 @@ def graph_view(trace, sizes: dict, *, collapse: bool | None = None, groups: dict
         if it == n.id or n.id == groups[it].root:
             items.append(it)
     top_edges, under = [], {}
+    feeds: dict = {}                  # group -> the items feeding it, in the order the trace uses them
     for a, b, port, nports in edges:
         ia, ib = item_of[a], item_of[b]
         if ia == ib:
             continue
-        key = (ia, ib, 0) if isinstance(ib, str) else (ia, ib, port)   # into a group: one edge
+        if isinstance(ib, str):       # into a group: one edge per item feeding it
+            feeds.setdefault(ib, [])
+            if ia not in feeds[ib]:
+                feeds[ib].append(ia)
+            key = (ia, ib, feeds[ib].index(ia))
+        else:
+            key = (ia, ib, port)
         if key not in under:
             under[key] = []
-            top_edges.append((ia, ib, key[2], 1 if isinstance(ib, str) else nports))
+            top_edges.append([ia, ib, key[2], nports])
         under[key].append((a, b, port))
-    layout = layered(items, top_edges, sizes, **kw)
+    for e in top_edges:               # edges into a group meet its side in that order, spread out
+        if isinstance(e[1], str):
+            e[3] = len(feeds[e[1]])
+    layout = layered(items, [tuple(e) for e in top_edges], sizes, **kw)
     for g in groups.values():
         inner = [(a, b, p, n) for a, b, p, n in edges if item_of[a] == g.key and item_of[b] == g.key]
         g.layout = layered(g.members, inner, sizes, margin=12, **kw)
