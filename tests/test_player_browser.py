@@ -481,6 +481,8 @@ def test_lesson_opens_one_box_per_line_and_a_box_opens_to_its_steps(page, tmp_pa
     p.page.locator(".crp-group[data-key]", has_text="z1 = w1 · x + b1").click()
     assert p.page.locator(".crp-group.is-open").count() == 1
     assert p.text(".crp-node h2") == "z1 = w1 · x + b1"        # opened, and its result inspected
+    locals_ = p.page.locator(".crp-node li").all_inner_texts()
+    assert "∂z₁/∂b₁ = 1" in locals_ and "∂z₁/∂(w1 · x) = 1" in locals_   # a constant local is said once
     assert "w1 · x" in texts(".crp-box .crp-t1")
 
 

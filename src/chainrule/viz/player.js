@@ -836,9 +836,11 @@
     const focused = document.activeElement && this.svg.contains(document.activeElement) && document.activeElement.dataset
       ? document.activeElement.dataset.key : null;
     const s = this.currentScale(width, height + top);
-    this.svg.setAttribute("viewBox", `0 0 ${width} ${height + top}`);
-    this.svg.setAttribute("width", Math.round(width * s));
-    this.svg.setAttribute("height", Math.round((height + top) * s));
+    // whole-pixel sizes, so that at 100 % one unit of the drawing is exactly one pixel
+    const VW = Math.ceil(width), VH = Math.ceil(height + top);
+    this.svg.setAttribute("viewBox", `0 0 ${VW} ${VH}`);
+    this.svg.setAttribute("width", Math.round(VW * s));
+    this.svg.setAttribute("height", Math.round(VH * s));
     this.svg.innerHTML = `${banner}<g transform="translate(0,${top})">${frames.join("")}${out.join("")}${heads.join("")}${rest.join("")}</g>`;
     this.drawn = {pos, top, drawn, width, height: height + top};
     for (const t of this.svg.querySelectorAll(".crp-t1")) {
@@ -1014,7 +1016,8 @@
       const l = S.local[n.id][port];
       const v = G.nodes[i];
       if (!G.needsGrad[i]) return `<li>${esc(d(n, v))}: ${esc(v.shown)} is a constant, so nothing flows back to it</li>`;
-      return `<li>${esc(d(n, v))} = ${esc(formulaAt(port))} = <strong>${esc(fmt6(l))}</strong></li>`;
+      const f = formulaAt(port);   // "∂z/∂b = 1", not "= 1 = 1"
+      return `<li>${esc(d(n, v))} = ${f && f !== fmt6(l) ? `${esc(f)} = ` : ""}<strong>${esc(fmt6(l))}</strong></li>`;
     }).join("") : "";
     let grads = "";
     if (G.hasGrads && G.needsGrad[n.id]) {
