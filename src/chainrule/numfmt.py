@@ -32,9 +32,11 @@ This module is the bottom layer: it imports nothing from chainrule.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import unicodedata
 from contextlib import contextmanager
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from numbers import Integral, Real
 
@@ -98,8 +100,7 @@ def _maybe_tie(x: float, digits: int) -> bool:
     that too (any decimal of up to 15 digits survives a round trip through a
     float). Only such numbers are rounded by hand (:func:`_round_exact`).
     """
-    t = f"{x:.{digits}e}"
-    if t[t.index("e") - 1] != "5":
+    if f"{x:.{digits}e}"[digits + 1] != "5":     # "d.ddd5e±XX": digit digits + 1 is the first one dropped
         return False
     sig = repr(x).split("e")[0].replace(".", "").strip("0")
     return digits >= 15 or (len(sig) == digits + 1 and sig.endswith("5"))
@@ -229,13 +230,20 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+@lru_cache(maxsize=4096)
+def _char_width(ch: str) -> int:
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+@lru_cache(maxsize=65536)
 def text_width(s: str) -> int:
     """Columns ``s`` takes in a terminal: wide (CJK) characters count 2, combining marks 0."""
     if s.isascii():
         return len(s)
-    w = 0
-    for ch in s:
-        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
-            continue
-        w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return w
+    wide = _NON_ASCII.findall(s)
+    return len(s) - len(wide) + sum(map(_char_width, wide))

@@ -22,13 +22,14 @@ def _ljust(s: str, width: int) -> str:
 
 def _cut(word: str, width: int) -> list[str]:
     """A word too long for ``width`` columns, in pieces that fit."""
-    pieces, cur = [], ""
-    for ch in word:
-        if cur and text_width(cur + ch) > width:
-            pieces.append(cur)
-            cur = ""
-        cur += ch
-    return pieces + [cur] if cur else pieces
+    pieces, start, used = [], 0, 0
+    for i, ch in enumerate(word):
+        w = text_width(ch)
+        if used and used + w > width:
+            pieces.append(word[start:i])
+            start, used = i, 0
+        used += w
+    return pieces + [word[start:]] if start < len(word) else pieces
 
 
 def wrap_text(text: str, width: int, indent: str = "", first_indent: str | None = None) -> list[str]:
@@ -37,7 +38,8 @@ def wrap_text(text: str, width: int, indent: str = "", first_indent: str | None 
     ``first_indent`` starts the first line (default ``indent``), ``indent`` every later one.
     Spaces inside a line are kept as they are (``after:  L``); a break swallows its spaces.
     """
-    cur = indent if first_indent is None else first_indent
+    cur = [indent if first_indent is None else first_indent]
+    used = text_width(cur[0])       # columns taken by the line so far
     room = max(width - text_width(indent), 1)
     lines, empty, gap = [], True, ""
     for token in re.split(r"( +)", text.strip(" ")):
@@ -46,13 +48,19 @@ def wrap_text(text: str, width: int, indent: str = "", first_indent: str | None 
         if token.startswith(" "):
             gap = token
             continue
-        for piece in _cut(token, room) if text_width(token) > room else [token]:
-            if not empty and text_width(cur) + len(gap) + text_width(piece) > width:
-                lines.append(cur)
-                cur, empty = indent, True
-            cur += piece if empty else gap + piece
+        tw = text_width(token)
+        for piece in _cut(token, room) if tw > room else [token]:
+            pw = tw if piece is token else text_width(piece)
+            if not empty and used + len(gap) + pw > width:
+                lines.append("".join(cur))
+                cur, used, empty = [indent], text_width(indent), True
+            if not empty:
+                cur.append(gap)
+                used += len(gap)
+            cur.append(piece)
+            used += pw
             empty, gap = False, ""
-    lines.append(cur)
+    lines.append("".join(cur))
     return [ln.rstrip() for ln in lines]
 
 
