@@ -204,6 +204,102 @@ def test_a_mismatch_is_visible():
     assert "✗" in e.to_text() and any("3.5" in n for n in cs.notes)
 
 
+LAYERS = 12
+
+
+def two_routes(x, w):
+    """Each layer reaches the next two ways (through tanh and through sin): 2¹³ paths from L = h·h to x."""
+    h = x
+    for _ in range(LAYERS):
+        h = (h * w).tanh() + h.sin() * 0.5
+    return h * h
+
+
+def two_routes_float(x, w=0.6):
+    h = x
+    for _ in range(LAYERS):
+        h = math.tanh(h * w) + math.sin(h) * 0.5
+    return h * h
+
+
+def summarised_case():
+    x, w = Value(0.7, name="x"), Value(0.6, name="w")
+    t = trace(two_routes(x, w))
+    return t, explain(t, wrt="x", ops=True, max_paths=16)
+
+
+def test_a_summarised_total_is_checked_by_forward_mode():
+    t, e = summarised_case()
+    cs = e.chain("x")
+    assert cs.summarised and cs.path_count == 2 ** (LAYERS + 1) and len(cs.paths) == 16
+    # the independent number: central differences of the plain-float function (no op table at all)
+    h = 1e-6
+    numeric = (two_routes_float(0.7 + h) - two_routes_float(0.7 - h)) / (2 * h)
+    assert cs.forward == pytest.approx(numeric, rel=1e-6)
+    assert cs.total == pytest.approx(cs.forward, rel=1e-12) and cs.grad == pytest.approx(cs.forward, rel=1e-12)
+    assert cs.matches is True
+    assert f"= forward mode's {fmt6(cs.forward)}" in e.to_text()
+    assert any("forward mode (a tangent pushed up from x) checks it independently" in n for n in cs.notes)
+    listed = explain(t, wrt="x", ops=True, max_paths=2 ** (LAYERS + 1)).chain("x")   # all paths listed: no forward
+    assert not listed.summarised and listed.forward is None and listed.total == pytest.approx(cs.total, rel=1e-12)
+
+
+def fmt6(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def test_a_tampered_summarised_total_is_caught_and_shown(monkeypatch):
+    """The summarised total comes from a path-counting DP; if it ever drifts, the check must say so."""
+    from chainrule.explain import chains
+    t, _ = summarised_case()
+    real = chains.LinkGraph.from_output
+
+    def drifted(self):
+        ways, down, absdown = real(self)
+        return ways, {k: v * 1.001 for k, v in down.items()}, absdown
+    monkeypatch.setattr(chains.LinkGraph, "from_output", drifted)
+    e = explain(t, wrt="x", ops=True, max_paths=16)
+    cs = e.chain("x")
+    assert cs.summarised and cs.matches is False
+    assert cs.total == pytest.approx(cs.forward * 1.001, rel=1e-12)
+    text = e.to_text()
+    assert "✗ sum over all paths" in text and "do not all agree" in text and "✗" in e.chain_line("x")
+    assert any("but the backward pass recorded" in n for n in cs.notes)
+    assert any(f"but forward mode gives {fmt6(cs.forward)}" in n for n in cs.notes)
+
+
+def test_a_summarised_total_that_agrees_with_a_wrong_backward_pass_is_caught(monkeypatch):
+    """Backward pass and path sum wrong the same way (a total copied from the recorded gradient, say):
+    only an independent number can tell, and forward mode does."""
+    from chainrule.explain import chains
+    t, good = summarised_case()
+    right = good.chain("x").grad
+    t.node("x").grad = right * 2                   # as if the backward sweep had gone wrong
+    real = chains.LinkGraph.from_output
+
+    def agreeing(self):
+        ways, down, absdown = real(self)
+        return ways, {k: (right * 2 if k == t.node("x").id else v) for k, v in down.items()}, absdown
+    monkeypatch.setattr(chains.LinkGraph, "from_output", agreeing)
+    e = explain(t, wrt="x", ops=True, max_paths=16)
+    cs = e.chain("x")
+    assert cs.total == cs.grad == right * 2        # the two agree ...
+    assert cs.forward == pytest.approx(right, rel=1e-12)
+    assert cs.matches is False                     # ... and it is still caught
+    assert not any("backward pass recorded" in n for n in cs.notes)
+    assert any(f"but forward mode gives {fmt6(right)}" in n for n in cs.notes)
+    assert f"forward mode's {fmt6(right)} do not all agree" in e.to_text()
+
+
+def test_a_summarised_case_with_a_wrong_recorded_gradient_is_caught():
+    t, _ = summarised_case()
+    t.node("x").grad *= 3                          # the path sum must not just repeat the recorded gradient
+    cs = explain(t, wrt="x", ops=True, max_paths=16).chain("x")
+    assert cs.summarised and cs.matches is False
+    assert cs.total == pytest.approx(cs.grad / 3, rel=1e-12) and cs.forward == pytest.approx(cs.total, rel=1e-12)
+    assert any("but the backward pass recorded" in n for n in cs.notes)
+
+
 def test_tensor_style_descriptions_do_not_crash():
     t = trace(chain_net(1, 2, 3, 0.5, 2))
     for step in t.backward:

@@ -1,6 +1,7 @@
 """``explain()``: from a trace to chains, checked against the recorded gradients."""
 from __future__ import annotations
 
+import heapq
 import math
 
 from .. import autodiff
@@ -92,11 +93,12 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64, full: b
     out_label = t.nodes[t.output].label
 
     chains, reaches = [], {}
+    forward = _ForwardMode(t, graph.steps)
     for w in wanted:
         reach = graph.to(w)
         reaches[w] = reach
         chains.append(_chain_set(t, graph, w, reach, ways[w], down[w], absdown[w], max_paths, out_label,
-                                 SUMMARY_FACTORS if summary else None))
+                                 forward, SUMMARY_FACTORS if summary else None))
 
     shared, by_wrt = _shared(t, graph, wanted, ways, reaches, out_label)
     for c in chains:
@@ -226,7 +228,43 @@ def _summarise(t: Trace, wanted: list[int], default: bool) -> tuple[list[int], S
                            len(rest), [[t.nodes[i].label, t.nodes[i].grad] for i in largest], message)
 
 
-def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label,
+class _ForwardMode:
+    """∂output/∂w by forward mode over the trace's recorded local derivatives: a tangent of 1 at ``w``
+    pushed up through every step, oldest first. It shares nothing with the backward sweep's
+    accumulation or with the path counting, so it is the independent check of a summarised total
+    (whose paths are too many to list and add up one by one)."""
+
+    def __init__(self, t: Trace, steps: dict):
+        self.t, self.steps, self._users = t, steps, None
+
+    def __call__(self, w: int):
+        if self._users is None:                   # input -> the steps that use it, built once
+            self._users = {}
+            for node, step in self.steps.items():
+                for ls in step.locals:
+                    self._users.setdefault(ls.input, set()).add(node)
+        tangent, todo, queued = {w: 1.0}, [], set()
+        for u in self._users.get(w, ()):
+            heapq.heappush(todo, u)
+            queued.add(u)
+        while todo:
+            u = heapq.heappop(todo)               # ids are in evaluation order: u's inputs are all done
+            acc = 0.0
+            for ls in self.steps[u].locals:
+                d = tangent.get(ls.input)
+                if d is not None:
+                    if not (is_num(ls.local) and is_num(d)):
+                        return None               # tensor descriptions: nothing to add up
+                    acc += ls.local * d
+            tangent[u] = acc
+            for v in self._users.get(u, ()):
+                if v not in queued:
+                    queued.add(v)
+                    heapq.heappush(todo, v)
+        return tangent.get(self.t.output, 0.0)
+
+
+def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label, forward,
                max_factors: int | None = None) -> ChainSet:
     node = t.nodes[w]
     grad = node.grad
@@ -252,6 +290,10 @@ def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label,
         else:
             total, scale = None, None
     matches = _matches(total, grad, scale)
+    by_forward = forward(w) if summarised else None
+    agrees = _matches(total, by_forward, scale)
+    if agrees is False:
+        matches = False
     label = f"∂{pretty(out_label)}/∂{pretty(node.label)}"
     notes = []
     parallel = sorted({(f.node, f.input, f.uses) for p in paths for f in p.factors if f.uses > 1},
@@ -267,14 +309,19 @@ def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label,
     if summarised:
         notes.append(f"{fmt_count(count)} paths: too many to list, so the first {len(paths)} are kept "
                      f"and the sum comes from the recorded local derivatives, added up the way the "
-                     f"backward sweep adds them (it never lists the paths)")
-    if matches is False:
+                     f"backward sweep adds them (it never lists the paths); forward mode (a tangent "
+                     f"pushed up from {node.label}) checks it independently")
+    if _matches(total, grad, scale) is False:
         notes.append(f"the paths add up to {fmt(total)} but the backward pass recorded {fmt(grad)}: "
                      "they should agree")
     elif is_num(grad) and not math.isfinite(grad):
         notes.append(f"{label} is {fmt(grad)}, not a finite number: there is no derivative to check "
                      "here (the warning below says where it first appears and why)")
-    return ChainSet(node.label, grad, count, paths, summarised, total, matches, [], w, label, notes)
+    if agrees is False:
+        notes.append(f"the paths add up to {fmt(total)} but forward mode gives {fmt(by_forward)}: "
+                     "they should agree")
+    return ChainSet(node.label, grad, count, paths, summarised, total, matches, [], w, label, notes,
+                    by_forward)
 
 
 def _matches(total, grad, scale) -> bool | None:

@@ -59,11 +59,12 @@ class ChainSet:
     paths: list[Path]     # the first ``max_paths`` paths (all of them unless summarised)
     summarised: bool      # more paths than ``max_paths``: not all are listed
     total: Any            # sum of the path products
-    matches: bool | None  # total == grad within relative 1e-9 (None: not numbers)
+    matches: bool | None  # total == grad (and == forward, if summarised) within relative 1e-9 (None: not numbers)
     shared: list[Shared] = field(default_factory=list)   # the shared factors on these paths
     node: int = -1
     label: str = ""       # "∂C/∂w₁"
     notes: list[str] = field(default_factory=list)
+    forward: Any = None   # summarised only: the gradient by forward mode, the independent check of ``total``
 
 
 @dataclass

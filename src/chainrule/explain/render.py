@@ -87,7 +87,8 @@ def _signed_sum(values) -> str:
 def chain_lines(expl, cs, max_factors: int | None = None, shown: int | None = None) -> list[str]:
     head = cs.label
     pad = " " * len(head)
-    mismatch = "" if cs.matches is not False else f"   ✗ but the backward pass recorded {fmt(cs.grad)}"
+    mismatch = "" if cs.matches is not False else f"   ✗ but the backward pass recorded {fmt(cs.grad)}" + (
+        "" if cs.forward is None else f" and forward mode gives {fmt(cs.forward)}")
     if cs.path_count == 0:
         return [f"{head} = 0 (no path leads from the output to {cs.wrt})"]
     paths = cs.paths if shown is None else cs.paths[:shown]
@@ -115,8 +116,12 @@ def _check(cs, out) -> str:
         return "(not checked: the factors are not all numbers)"
     how = "sum of path products" if not cs.summarised else "sum over all paths"
     if cs.matches:
-        return f"✓ {how} {fmt(cs.total)} = the backward pass's {cs.label} = {fmt(cs.grad)}"
-    return f"✗ {how} {fmt(cs.total)} ≠ the backward pass's {cs.label} = {fmt(cs.grad)}"
+        by_forward = "" if cs.forward is None else f" = forward mode's {fmt(cs.forward)}"
+        return f"✓ {how} {fmt(cs.total)} = the backward pass's {cs.label} = {fmt(cs.grad)}{by_forward}"
+    if cs.forward is None:
+        return f"✗ {how} {fmt(cs.total)} ≠ the backward pass's {cs.label} = {fmt(cs.grad)}"
+    return (f"✗ {how} {fmt(cs.total)}, the backward pass's {cs.label} = {fmt(cs.grad)} and forward mode's "
+            f"{fmt(cs.forward)} do not all agree")
 
 
 def _formula(f) -> str:
