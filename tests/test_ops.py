@@ -12,6 +12,8 @@ import pytest
 from chainrule import Value
 from chainrule.ops import FUNCTIONS, OPS, get, js_runtime
 
+import oracles  # tests/oracles.py: every op row in PyTorch and plain floats
+
 # Points (x, y, k) where each op is smooth; near-kink points ±1e-3 included.
 SMOOTH = {
     "add": [(1.5, -2.0, None), (-0.3, 0.7, None), (1e3, 4.0, None)],
@@ -217,11 +219,14 @@ def test_js_runtime_contains_every_op():
 # ---------------------------------------------------------------------------
 
 NODE = shutil.which("node")
+needs_node = pytest.mark.skipif(NODE is None, reason="node is not on PATH: the JS op table is only checked textually")
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not on PATH: the JS op table is only checked textually")
-def test_js_runtime_in_node_agrees_with_python():
-    cases = [(n, x, y, k) for n, x, y, k in _all_points()]
+def run_js(cases):
+    """Every (name, x, y, k) through js_runtime()'s OPS in node: [(forward, (local derivatives…)), …].
+
+    Cases go in as a JS literal (json.dumps writes Infinity and NaN, which JS reads); results come
+    back with non-finite numbers as strings."""
     script = js_runtime() + """
 const enc = (v) => (Number.isFinite(v) ? v : String(v));
 const cases = %s;
@@ -239,10 +244,159 @@ console.log(JSON.stringify(res));
 
     def num(v):
         return float(v) if not isinstance(v, str) else float(v.replace("Infinity", "inf"))
+    return [(num(r["f"]), tuple(num(g) for g in r["d"])) for r in results]
 
-    for (name, x, y, k), got in zip(cases, results, strict=True):
+
+@needs_node
+def test_js_runtime_in_node_agrees_with_python():
+    cases = [(n, x, y, k) for n, x, y, k in _all_points()]
+    for (name, x, y, k), (f, d) in zip(cases, run_js(cases), strict=True):
         out, locals_ = _local(OPS[name], x, y, k)
-        assert _same(num(got["f"]), out, rel=1e-13), f"JS {name} forward at {(x, y, k)}: {got['f']} vs {out}"
-        assert len(got["d"]) == len(locals_)
-        for i, (g, want) in enumerate(zip(got["d"], locals_, strict=True)):
-            assert _same(num(g), want, rel=1e-13), f"JS {name} ∂/∂input{i} at {(x, y, k)}: {g} vs {want}"
+        assert _same(f, out, rel=1e-13), f"JS {name} forward at {(x, y, k)}: {f} vs {out}"
+        assert len(d) == len(locals_) == OPS[name].arity
+        for i, (g, want) in enumerate(zip(d, locals_, strict=True)):
+            assert _same(g, want, rel=1e-13), f"JS {name} ∂/∂input{i} at {(x, y, k)}: {g} vs {want}"
+
+
+# Negative bases, kinks, zeros and non-finite numbers, with the values worked out by hand
+# (test_hard_points_are_torchs checks every one of them against PyTorch):
+# (op, x, y, k, forward, local derivatives)
+inf, nan = math.inf, math.nan
+HARD = [
+    ("relu", 0.0, None, None, 0.0, (0.0,)),
+    ("relu", -inf, None, None, 0.0, (0.0,)),
+    ("relu", inf, None, None, inf, (1.0,)),
+    ("leaky_relu", 0.0, None, 0.01, 0.0, (0.01,)),
+    ("leaky_relu", -2.0, None, 0.1, -0.2, (0.1,)),
+    ("abs", 0.0, None, None, 0.0, (0.0,)),
+    ("abs", -3.0, None, None, 3.0, (-1.0,)),
+    ("abs", -inf, None, None, inf, (-1.0,)),
+    ("maximum", 1.5, 1.5, None, 1.5, (0.5, 0.5)),
+    ("maximum", 0.0, 0.0, None, 0.0, (0.5, 0.5)),
+    ("maximum", -1.0, 2.0, None, 2.0, (0.0, 1.0)),
+    ("maximum", -inf, 1.0, None, 1.0, (0.0, 1.0)),
+    ("minimum", 0.0, 0.0, None, 0.0, (0.5, 0.5)),
+    ("minimum", -3.0, -1.0, None, -3.0, (1.0, 0.0)),
+    ("pow", -2.0, 3.0, None, -8.0, (12.0, nan)),         # 3·(−2)², and ln of a negative base
+    ("pow", -2.0, 2.0, None, 4.0, (-4.0, nan)),
+    ("pow", 0.0, 2.0, None, 0.0, (0.0, 0.0)),
+    ("pow", 0.0, 0.0, None, 1.0, (0.0, 0.0)),
+    ("pow", 0.0, 0.5, None, 0.0, (inf, 0.0)),
+    ("pow", -8.0, 1 / 3, None, nan, (nan, nan)),          # no real cube root through pow
+    ("pow", 2.0, -inf, None, 0.0, (nan, 0.0)),            # −inf · 2^−inf = −inf · 0
+    ("powc", -2.0, None, 3.0, -8.0, (12.0,)),
+    ("powc", -1.5, None, 2.0, 2.25, (-3.0,)),
+    ("powc", -2.0, None, -3.0, -0.125, (-0.1875,)),       # −3 · (−2)^−4
+    ("powc", 0.0, None, 0.5, 0.0, (inf,)),
+    ("powc", 0.0, None, -1.0, inf, (-inf,)),
+    ("powc", -8.0, None, 1 / 3, nan, (nan,)),
+    ("powc", 0.0, None, 0.0, 1.0, (0.0,)),
+    ("powc", -0.5, None, 0.0, 1.0, (0.0,)),
+    ("sqrt", 0.0, None, None, 0.0, (inf,)),
+    ("sqrt", -1.0, None, None, nan, (nan,)),
+    ("sqrt", inf, None, None, inf, (0.0,)),
+    ("log", 0.0, None, None, -inf, (inf,)),
+    ("log", -1.0, None, None, nan, (-1.0,)),              # 1/x is still −1 (PyTorch's too)
+    ("log", inf, None, None, inf, (0.0,)),
+    ("div", 1.0, 0.0, None, inf, (inf, -inf)),
+    ("div", -1.0, 0.0, None, -inf, (inf, inf)),
+    ("div", 0.0, 0.0, None, nan, (inf, nan)),
+    ("div", -6.0, -2.0, None, 3.0, (-0.5, 1.5)),
+    ("div", 1.0, inf, None, 0.0, (0.0, 0.0)),
+    ("exp", 710.0, None, None, inf, (inf,)),
+    ("exp", -inf, None, None, 0.0, (0.0,)),
+    ("exp", -800.0, None, None, 0.0, (0.0,)),
+    ("tanh", inf, None, None, 1.0, (0.0,)),
+    ("tanh", -inf, None, None, -1.0, (0.0,)),
+    ("tanh", -0.5, None, None, math.tanh(-0.5), (1 - math.tanh(-0.5) ** 2,)),
+    ("sigmoid", -800.0, None, None, 0.0, (0.0,)),
+    ("sigmoid", 800.0, None, None, 1.0, (0.0,)),
+    ("sigmoid", -inf, None, None, 0.0, (0.0,)),
+    ("sigmoid", inf, None, None, 1.0, (0.0,)),
+    ("sigmoid", -2.0, None, None, 1 / (1 + math.e ** 2), (math.e ** 2 / (1 + math.e ** 2) ** 2,)),
+    ("sin", -inf, None, None, nan, (nan,)),
+    ("sin", -2.0, None, None, -math.sin(2.0), (math.cos(2.0),)),
+    ("cos", -2.0, None, None, math.cos(2.0), (math.sin(2.0),)),
+    ("square", -inf, None, None, inf, (-inf,)),
+    ("square", -3.0, None, None, 9.0, (-6.0,)),
+    ("neg", -inf, None, None, inf, (-1.0,)),
+    ("neg", 0.0, None, None, 0.0, (-1.0,)),
+    ("mul", 0.0, inf, None, nan, (inf, 0.0)),
+    ("mul", -2.0, -inf, None, inf, (-inf, -2.0)),
+    ("mul", -3.0, -4.0, None, 12.0, (-4.0, -3.0)),
+    ("add", inf, -inf, None, nan, (1.0, 1.0)),
+    ("add", -1.5, -2.5, None, -4.0, (1.0, 1.0)),
+    ("sub", inf, inf, None, nan, (1.0, -1.0)),
+    ("sub", -1.5, -2.5, None, 1.0, (1.0, -1.0)),
+]
+HARD_IDS = [f"{c[0]}({c[1]},{c[2]},{c[3]})" for c in HARD]
+
+
+def test_hard_points_cover_every_op():
+    assert {c[0] for c in HARD} == set(OPS)
+
+
+@needs_node
+def test_js_runtime_in_node_at_negative_bases_kinks_zeros_and_infinities():
+    got = run_js([c[:4] for c in HARD])
+    for (name, x, y, k, f, d), (js_f, js_d) in zip(HARD, got, strict=True):
+        where = f"JS {name}{(x, y, k)}"
+        assert _same(js_f, f, rel=1e-14), f"{where}: forward {js_f}, by hand {f}"
+        assert len(js_d) == len(d), where
+        for i, (g, want) in enumerate(zip(js_d, d, strict=True)):
+            assert _same(g, want, rel=1e-14), f"{where} ∂/∂input{i}: {g}, by hand {want}"
+
+
+def test_python_table_at_the_hard_points_it_accepts():
+    """Where the scalar engine takes the point (it refuses a domain error or an overflow), it gives the same."""
+    checked = 0
+    for name, x, y, k, f, d in HARD:
+        op = OPS[name]
+        try:
+            out = op.f(x, y, k)
+        except (ArithmeticError, ValueError):
+            continue
+        _, locals_ = _local(op, x, y, k)
+        assert _same(out, f, rel=1e-14), f"{name}{(x, y, k)}: forward {out}, by hand {f}"
+        for i, (g, want) in enumerate(zip(locals_, d, strict=True)):
+            assert _same(g, want, rel=1e-14), f"{name}{(x, y, k)} ∂/∂input{i}: {g}, by hand {want}"
+        checked += 1
+    assert checked >= 40
+
+
+def torch_local(name, x, y, k):
+    pytest.importorskip("torch", reason="torch is the reference for the hand values")
+    return oracles.torch_local(name, x, y, k)
+
+
+@pytest.mark.parametrize("name, x, y, k, f, d", HARD, ids=HARD_IDS)
+def test_hard_points_are_torchs(name, x, y, k, f, d):
+    tf, td = torch_local(name, x, y, k)
+    assert _same(tf, f, rel=1e-14) and len(td) == len(d), (tf, td)
+    for g, want in zip(td, d, strict=True):
+        assert _same(g, want, rel=1e-14), (name, x, y, k, td, d)
+
+
+# A grid of ordinary points on both sides of zero, every op: the JS against PyTorch, not against Python.
+GRID_1 = [-2.5, -1.0, -0.3, 0.3, 1.0, 2.5]
+GRID_2 = [(-1.5, 2.0), (-0.5, -0.7), (0.8, -1.2), (2.0, 3.0), (-2.0, -3.0), (1.5, 0.5)]
+
+
+def _grid():
+    for name, op in OPS.items():
+        if op.arity == 2:
+            yield from ((name, x, y, None) for x, y in GRID_2)
+        else:
+            for k in {"powc": (2.0, 3.0, -1.0, 0.5), "leaky_relu": (0.01, 0.2)}.get(name, (None,)):
+                yield from ((name, x, None, k) for x in GRID_1)
+
+
+@needs_node
+def test_js_runtime_agrees_with_torch_on_both_sides_of_zero():
+    cases = list(_grid())
+    assert {c[0] for c in cases} == set(OPS)
+    for (name, x, y, k), (f, d) in zip(cases, run_js(cases), strict=True):
+        tf, td = torch_local(name, x, y, k)
+        assert _same(f, tf, rel=1e-13), f"JS {name}{(x, y, k)}: forward {f}, torch {tf}"
+        for i, (g, want) in enumerate(zip(d, td, strict=True)):
+            assert _same(g, want, rel=1e-13), f"JS {name}{(x, y, k)} ∂/∂input{i}: {g}, torch {want}"
