@@ -88,10 +88,12 @@ def test_names_are_used_as_labels():
 def test_explain_leaves_existing_grads_untouched():
     loss, p = mlp()
     loss.backward()
-    before = p["W1"].grad.copy()
+    before = {name: p[name].grad.copy() for name in ("W1", "b1", "W2", "b2")}
+    assert all(np.any(g != 0) for g in before.values())
     explain_tensor(loss, p["W1"], index=(0, 0))
-    np.testing.assert_array_equal(p["W1"].grad, before)
-    assert p["b1"].grad is not None
+    explain_tensor(loss, p["b1"], index=(1,))
+    for name, grad in before.items():              # every gradient exactly as backward() left it
+        np.testing.assert_array_equal(p[name].grad, grad, err_msg=name)
 
 
 # -- one weight --------------------------------------------------------------------------
