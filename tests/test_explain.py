@@ -238,7 +238,7 @@ def test_a_summarised_total_is_checked_by_forward_mode():
     assert cs.forward == pytest.approx(numeric, rel=1e-6)
     assert cs.total == pytest.approx(cs.forward, rel=1e-12) and cs.grad == pytest.approx(cs.forward, rel=1e-12)
     assert cs.matches is True
-    assert f"= forward mode's {fmt6(cs.forward)}" in e.to_text()
+    assert f"= forward mode's {fmt6(cs.forward)}" in flat(e.to_text())
     assert any("forward mode (a tangent pushed up from x) checks it independently" in n for n in cs.notes)
     listed = explain(t, wrt="x", ops=True, max_paths=2 ** (LAYERS + 1)).chain("x")   # all paths listed: no forward
     assert not listed.summarised and listed.forward is None and listed.total == pytest.approx(cs.total, rel=1e-12)
@@ -246,6 +246,11 @@ def test_a_summarised_total_is_checked_by_forward_mode():
 
 def fmt6(x: float) -> str:
     return f"{x:.6g}"
+
+
+def flat(text: str) -> str:
+    """The text with its line wrapping undone (the terminal text wraps long lines)."""
+    return " ".join(text.split())
 
 
 def test_a_tampered_summarised_total_is_caught_and_shown(monkeypatch):
@@ -262,7 +267,7 @@ def test_a_tampered_summarised_total_is_caught_and_shown(monkeypatch):
     cs = e.chain("x")
     assert cs.summarised and cs.matches is False
     assert cs.total == pytest.approx(cs.forward * 1.001, rel=1e-12)
-    text = e.to_text()
+    text = flat(e.to_text())
     assert "✗ sum over all paths" in text and "do not all agree" in text and "✗" in e.chain_line("x")
     assert any("but the backward pass recorded" in n for n in cs.notes)
     assert any(f"but forward mode gives {fmt6(cs.forward)}" in n for n in cs.notes)
@@ -288,7 +293,7 @@ def test_a_summarised_total_that_agrees_with_a_wrong_backward_pass_is_caught(mon
     assert cs.matches is False                     # ... and it is still caught
     assert not any("backward pass recorded" in n for n in cs.notes)
     assert any(f"but forward mode gives {fmt6(right)}" in n for n in cs.notes)
-    assert f"forward mode's {fmt6(right)} do not all agree" in e.to_text()
+    assert f"forward mode's {fmt6(right)} do not all agree" in flat(e.to_text())
 
 
 def test_a_summarised_case_with_a_wrong_recorded_gradient_is_caught():
