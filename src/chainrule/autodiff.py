@@ -21,6 +21,7 @@ A node taking part in the walk has:
 """
 from __future__ import annotations
 
+import bisect
 import gc
 import itertools
 import threading
@@ -91,7 +92,16 @@ def mark_changed(node) -> None:
     numbers. Neither attribute exists until the first change (no cost per op).
     """
     node._nver = getattr(node, "_nver", 0) + 1
-    node._changed = next_seq()
+    node._changed = stamp = next_seq()
+    if stamp > _changes.last:
+        _changes.last = stamp
+
+
+class _Changes:
+    last = 0    # creation number of the latest in-place change anywhere (0: none yet)
+
+
+_changes = _Changes()
 
 
 #: ``_version`` of a Value or Tensor: how many times its numbers were changed in place (0 at first).
@@ -99,15 +109,23 @@ version = property(lambda node: getattr(node, "_nver", 0), doc="in-place changes
 
 
 def changed_after_use(nodes) -> list[tuple]:
-    """``(changed, user)`` pairs that make a graph out of date, in ``nodes``' order.
+    """``(changed, user)`` pairs that make a graph out of date; ``nodes`` in creation order
+    (as :func:`ancestors` gives them).
 
     ``changed`` had its numbers changed in place after ``user`` was computed
     from them; ``user`` is ``changed`` itself when a computed node was
     overwritten after it was made (its value no longer follows from its inputs).
     Each changed node is listed once, with the first such user.
+
+    Only nodes made before the latest change anywhere can be out of date, so a
+    graph computed after the last optimizer step costs a look at its old
+    leaves only, and one that nothing touched costs nothing.
     """
     found, seen = [], set()
-    for n in nodes:
+    last = _changes.last
+    if not last:
+        return found
+    for n in itertools.islice(nodes, bisect.bisect_left(nodes, last, key=_by_seq)):
         c = getattr(n, "_changed", 0)
         if c and n._parents() and c > n._seq and n not in seen:
             seen.add(n)
