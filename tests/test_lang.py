@@ -505,3 +505,19 @@ def test_fuzz_only_chainrule_errors(text):
         p.run({n: 0.5 for n in p.inputs})
     except ChainruleError:
         pass
+
+
+@pytest.mark.parametrize("text", [
+    'L[0] += __import__(tanh²(getattr(print, os))not 2 == 1e308, [0b101]&00 (σ σ), print()) ≤ a1',
+    "a.b == 'cos(not)'; f(x) += *((0⁻¹.if&00),); f(x)=ℌ; =f'{1e308:=f'{ℌ}'^lambda: os()}'; exec('1')",
+    "y = 0x1f.if",
+])
+def test_python_syntax_warnings_become_our_refusal_not_a_line_on_stderr(text):
+    """Found by benchmarks/fuzz_lang.py: 'invalid decimal literal' was printed as a SyntaxWarning."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ProgramError) as e:
+            parse(text)
+    assert not caught, [str(w.message) for w in caught]
+    assert e.value.line == 1 and e.value.col >= 1

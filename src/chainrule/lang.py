@@ -29,6 +29,7 @@ import math
 import re
 import threading
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Mapping
@@ -197,7 +198,11 @@ _PARSE_FILENAME = "<chainrule program>"
 
 def _ast_parse(source: "_Source") -> ast.Module:
     try:
-        with _PARSE_LOCK:
+        with _PARSE_LOCK, warnings.catch_warnings():
+            # Python's warnings about the text ('invalid decimal literal' in 1if, 0.if) would print
+            # on stderr before our own error: make them refusals at their position instead.
+            warnings.simplefilter("error", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             return ast.parse(source.py, filename=_PARSE_FILENAME, mode="exec")
     except SyntaxError as e:
         line = min(max(1, e.lineno or 1), max(1, len(source.lines)))
