@@ -1,4 +1,5 @@
 """explain_tensor: the layer-level chain read off the recorded graph, and one weight's scalar chains."""
+import itertools
 import json
 import math
 
@@ -7,7 +8,7 @@ import pytest
 
 import chainrule.tensor as ct
 from chainrule.errors import InputError
-from chainrule.explain_tensor import explain_tensor
+from chainrule.explain import explain_tensor
 
 
 def mlp(seed=0, batch=4, fused=True, act="relu", dtype=None):
@@ -206,3 +207,31 @@ def test_bad_arguments():
         explain_tensor(loss, p["W1"], index=(1,))
     with pytest.raises(InputError, match="Tensor output"):
         explain_tensor(3.0, p["W1"])
+
+
+# -- one model with the scalar explainer ------------------------------------------------
+
+def test_one_weight_chains_are_the_scalar_explainers_factors_and_paths():
+    from chainrule.explain import Factor, Path
+    loss, p = mlp(seed=1, fused=False, act="tanh")
+    e = explain_tensor(loss, p["W1"], index=(1, 2), max_paths=50)
+    nodes = e.trace.nodes
+    assert e.element.paths
+    for pth in e.element.paths:
+        assert type(pth) is Path and pth.omitted == 0
+        for f in pth.factors:
+            assert isinstance(f, Factor)
+            # node and input are trace node ids, as in a Value's factors; the ids lead down the graph
+            assert 0 <= f.input < f.node < len(nodes) and f.op
+            assert f.plain == f.label.replace("∂", "d")
+        for above, below in itertools.pairwise(pth.factors):
+            assert above.input == below.node         # each factor starts where the one above ended
+    assert {pth.factors[0].node for pth in e.element.paths} == {e.trace.output}
+    (w1,) = {pth.factors[-1].input for pth in e.element.paths}
+    assert nodes[w1].kind == "input" and nodes[w1].shape == [5, 3]
+
+
+def test_old_module_path_still_reaches_the_explainer():
+    import chainrule
+    from chainrule.explain_tensor import explain_tensor as old
+    assert old is explain_tensor is chainrule.explain_tensor.explain_tensor

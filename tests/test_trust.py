@@ -18,7 +18,7 @@ import chainrule
 from chainrule import AnomalyError, StaleGraphError, Tensor, Tracer, Value, detect_anomaly, no_grad, trace
 from chainrule.cli import EXIT_NONFINITE, main
 from chainrule.explain import explain
-from chainrule.explain_tensor import explain_tensor
+from chainrule.explain import explain_tensor
 from chainrule.optim import SGD, Adam
 
 

@@ -16,17 +16,23 @@ numbers are the recorded local derivatives and gradients, the formulas the op
 table's, pasted together. The sum of the path products is *checked* against
 the gradient the backward sweep recorded, and a mismatch is shown.
 
+Tensors: :func:`explain_tensor` (``explain(loss, W1)`` hands a Tensor to it)
+tells a gradient layer by layer with shapes, or for one weight as scalar
+chains made of the same :class:`Factor` and :class:`Path` as a Value's.
+
 Modules: ``formulas`` (pasting formula text), ``chains`` (links, paths,
-counting), ``build`` (:func:`explain`), ``model`` (the data classes),
-``render`` (text and Markdown).
+counting, the sum check), ``build`` (:func:`explain`), ``model`` (the data
+classes), ``render`` (text and Markdown), ``tensor`` (:func:`explain_tensor`).
 """
 from __future__ import annotations
 
 from .build import explain
-from .model import ChainSet, Explanation, Factor, Path, Shared, Summary
+from .model import ChainSet, ElementFactor, Explanation, Factor, Path, Shared, Summary
+from .tensor import ElementChain, LayerLine, TensorExplanation, TensorStep, explain_tensor
 
 __all__ = ["explain", "Explanation", "ChainSet", "Path", "Factor", "Shared", "Summary",
-           "render_text", "render_markdown"]
+           "render_text", "render_markdown",
+           "explain_tensor", "TensorExplanation", "TensorStep", "LayerLine", "ElementChain", "ElementFactor"]
 
 
 def render_text(trace, wrt=None, ops: bool = False, max_paths: int = 64, width: int | None = None) -> str:

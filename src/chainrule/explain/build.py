@@ -7,7 +7,7 @@ import math
 from .. import autodiff
 from ..errors import InputError
 from ..trace import Trace, trace as make_trace
-from .chains import LinkGraph, is_num, mul, pretty
+from .chains import LinkGraph, agrees, is_num, mul, pretty
 from .model import ChainSet, Explanation, Factor, Path, Shared, Summary
 from .render import fmt, fmt_count
 
@@ -56,8 +56,8 @@ def explain(target, wrt=None, *, ops: bool = False, max_paths: int = 64, full: b
     if isinstance(max_paths, bool) or not isinstance(max_paths, int) or max_paths < 1:
         raise InputError(f"max_paths must be a positive whole number, got {max_paths!r}")
     from ..tensor import Tensor
-    if isinstance(target, Tensor):  # layer-level chains with shapes live in explain_tensor
-        from ..explain_tensor import explain_tensor
+    if isinstance(target, Tensor):  # layer-level chains with shapes: explain/tensor.py
+        from .tensor import explain_tensor
         if wrt is None or isinstance(wrt, (list, tuple)):
             raise InputError("explain(tensor, wrt): name one Tensor to explain, e.g. explain(loss, W1); "
                              "use explain_tensor(loss, W1, index=(i, j)) for one weight")
@@ -289,10 +289,10 @@ def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label, 
             scale = _fsum([abs(p) for p in products]) if math.isfinite(total) else math.inf
         else:
             total, scale = None, None
-    matches = _matches(total, grad, scale)
+    matches = agrees(total, grad, REL_TOL, scale)
     by_forward = forward(w) if summarised else None
-    agrees = _matches(total, by_forward, scale)
-    if agrees is False:
+    forward_agrees = agrees(total, by_forward, REL_TOL, scale)
+    if forward_agrees is False:
         matches = False
     label = f"∂{pretty(out_label)}/∂{pretty(node.label)}"
     notes = []
@@ -311,28 +311,17 @@ def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label, 
                      f"and the sum comes from the recorded local derivatives, added up the way the "
                      f"backward sweep adds them (it never lists the paths); forward mode (a tangent "
                      f"pushed up from {node.label}) checks it independently")
-    if _matches(total, grad, scale) is False:
+    if agrees(total, grad, REL_TOL, scale) is False:
         notes.append(f"the paths add up to {fmt(total)} but the backward pass recorded {fmt(grad)}: "
                      "they should agree")
     elif is_num(grad) and not math.isfinite(grad):
         notes.append(f"{label} is {fmt(grad)}, not a finite number: there is no derivative to check "
                      "here (the warning below says where it first appears and why)")
-    if agrees is False:
+    if forward_agrees is False:
         notes.append(f"the paths add up to {fmt(total)} but forward mode gives {fmt(by_forward)}: "
                      "they should agree")
     return ChainSet(node.label, grad, count, paths, summarised, total, matches, [], w, label, notes,
                     by_forward)
-
-
-def _matches(total, grad, scale) -> bool | None:
-    """True/False: the sum agrees with the recorded gradient or not; None: not checked (not
-    numbers, or not finite: nan = nan and inf = inf confirm nothing about a derivative)."""
-    if not (is_num(total) and is_num(grad)):
-        return None
-    if not (math.isfinite(total) and math.isfinite(grad)):
-        return None
-    tol = REL_TOL * max(abs(grad), abs(total), scale if is_num(scale) and math.isfinite(scale) else 0.0)
-    return abs(total - grad) <= tol or total == grad
 
 
 def _shared(t, graph, wanted, ways, reaches, out_label) -> tuple[list[Shared], dict[int, list[Shared]]]:

@@ -15,6 +15,7 @@ than its number of edges.
 from __future__ import annotations
 
 import heapq
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +25,7 @@ from typing import Any, Iterator
 
 from .formulas import SUM, precedence, substitute, total
 
-_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+SUBSCRIPTS = _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _TRAILING_DIGITS = re.compile(r"^(.*?[^\d_])_?(\d+)$")
 
 # How many ways through one assignment's unnamed steps get written out in a
@@ -48,6 +49,19 @@ def is_num(x) -> bool:
     if t is float or t is int:
         return True
     return isinstance(x, Real) and not isinstance(x, bool)
+
+
+def agrees(total, grad, rtol: float, scale=0.0) -> bool | None:
+    """Whether a sum of path products agrees with the gradient the backward sweep recorded,
+    within ``rtol`` of the largest of ``|grad|``, ``|total|`` and ``scale``. None: not checked
+    (not numbers, or not finite: nan = nan and inf = inf confirm nothing about a derivative).
+    The one check behind every ✓ and ✗ of the scalar and the tensor explainer."""
+    if not (is_num(total) and is_num(grad)):
+        return None
+    if not (math.isfinite(total) and math.isfinite(grad)):
+        return None
+    tol = rtol * max(abs(grad), abs(total), scale if is_num(scale) and math.isfinite(scale) else 0.0)
+    return bool(abs(total - grad) <= tol or total == grad)
 
 
 _ONE = object()  # the empty product: multiplying by it keeps the other side as is

@@ -9,7 +9,7 @@ from ..errors import InputError
 from ..trace import Trace
 from .chains import LinkGraph, pretty
 
-__all__ = ["Factor", "Path", "ChainSet", "Shared", "Summary", "Explanation"]
+__all__ = ["Factor", "ElementFactor", "Path", "ChainSet", "Shared", "Summary", "Explanation"]
 
 
 @dataclass
@@ -24,6 +24,15 @@ class Factor:
     slot: int = 0         # which use, when ``node`` uses ``input`` more than once (ops mode)
     uses: int = 1
     ways: int = 1         # ways through the unnamed steps folded into this factor (names mode)
+
+
+@dataclass
+class ElementFactor(Factor):
+    """A local derivative between two array elements, in a tensor explanation's chains for one
+    weight: ``∂z₁[0, 2]/∂W₁[2, 0]``. ``node`` and ``input`` are trace node ids as in every
+    :class:`Factor`; ``index`` is the element of ``node`` and ``op`` the op that made it."""
+    index: list[int] = field(default_factory=list)
+    op: str = ""
 
 
 @dataclass

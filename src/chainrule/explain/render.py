@@ -59,12 +59,19 @@ def _with_gap(path, items: list[str]) -> list[str]:
     return items[:half] + [f"… {path.omitted:,} more …"] + items[half:]
 
 
-def _path_text(path, max_factors, alone: bool) -> str:
-    if not path.factors:
-        return "1"
+def path_factors(path, max_factors: int | None = None) -> tuple[str, str]:
+    """A path's factors as ``∂C/∂a₃ · ∂a₃/∂w₃`` and their numbers as ``2 · (−0.5)``, shortened
+    in the middle to ``max_factors``; the scalar and the tensor explainer write chains with it."""
     labels = " · ".join(_shorten(_with_gap(path, [f.label for f in path.factors]), max_factors))
     values = " · ".join(_shorten(_with_gap(path, [fmt(f.value) if i == 0 else factor(f.value)
                                                   for i, f in enumerate(path.factors)]), max_factors))
+    return labels, values
+
+
+def _path_text(path, max_factors, alone: bool) -> str:
+    if not path.factors:
+        return "1"
+    labels, values = path_factors(path, max_factors)
     if len(path.factors) == 1 and not path.omitted:
         f = path.factors[0]
         if not alone:

@@ -17,7 +17,8 @@ walks the graph. A tensor node only adds what arrays need:
 Names follow PyTorch: ``tensor``, ``requires_grad``, ``backward``, ``grad``,
 ``detach``, ``no_grad``, ``sum(dim, keepdim)``, ``cat``, ``clamp``, ...
 Modules: ``core`` (the node and ``Tensor``), ``functions`` (factories and
-module functions), ``checks`` (argument checks and their errors).
+module functions), ``checks`` (argument checks and their errors), ``nodes``
+(a recorded node as the explainers read it).
 
 Differences: the default dtype is float64 (float32 on request), ``max(dim)``
 returns the values only (use ``argmax`` for indices), and tensors are always
@@ -25,7 +26,7 @@ on the CPU.
 """
 from ..autodiff import enable_grad, is_grad_enabled, no_grad
 from .checks import BackwardError, ShapeError
-from .core import _FORWARD, _LOCAL, Tensor, _unbroadcast, clamp, clip, matmul
+from .core import Tensor, clamp, clip, matmul
 from .functions import (abs, amax, amin, apply, arange, cat, concatenate, cos, cross_entropy, exp, eye,
                         float32, float64, from_numpy, full, leaky_relu, legacy_reduction, linear, linspace, log,
                         log_softmax, logsumexp, maximum, mean, minimum, nll_loss, ones, ones_like, permute, pow,
