@@ -516,3 +516,12 @@ def test_inline_json_has_no_markup_the_html_parser_could_see():
     text = _script_json(data)
     assert "<" not in text
     assert json.loads(text) == data
+
+
+def test_tooltips_name_ops_as_the_program_calls_them():
+    # x**3 is the op table's variant row powc; a learner wrote pow (or **), never "powc"
+    x = Value(2.0, name="x")
+    y = x ** 3
+    y.backward()
+    svg = trace_to_svg(trace(y))
+    assert "op pow: x^3" in svg and "powc" not in svg

@@ -665,6 +665,25 @@ def test_budget_is_per_request_and_nests():
     assert issubclass(OverBudget, BaseException) and not issubclass(OverBudget, Exception)
 
 
+def test_a_short_limit_fires_while_the_watcher_sleeps_until_a_long_one():
+    # The watcher sleeps until the earliest deadline and is woken only by an earlier one:
+    # a short limit started in another thread while a long one is pending must still fire.
+    import threading
+    from chainrule.web.budget import limit
+    results = {}
+    with limit(30.0):
+        def short():
+            with limit(0.05) as lim:
+                end = time.monotonic() + 5
+                while time.monotonic() < end:
+                    pass
+            results["expired"] = lim.expired
+        worker = threading.Thread(target=short)
+        worker.start()
+        worker.join(10)
+    assert results == {"expired": True}
+
+
 def test_full_queue_answers_503_quickly():
     compute = Compute(slots=1, queue_wait=0.05, budget=5.0)
 

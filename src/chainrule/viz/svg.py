@@ -12,6 +12,7 @@ import re
 from html import escape
 
 from .. import numfmt
+from ..ops import OPS
 from .layout import GraphView, layout_trace
 
 __all__ = ["trace_to_svg", "value_to_svg", "backward_done", "repr_trace", "fmt", "edge_label", "node_lines", "group_lines",
@@ -397,7 +398,8 @@ def _group_box(trace, grp, b, scale) -> str:
 def _node_tip(trace, n) -> str:
     parts = [display_name(trace, n)]
     if n.op:
-        parts.append(f"op {n.op}: {expressions(trace).get(n.id, n.expr)}")
+        row = OPS.get(n.op)   # a variant row (powc) is named as the program calls it (pow)
+        parts.append(f"op {row.variant_of or n.op if row else n.op}: {expressions(trace).get(n.id, n.expr)}")
     else:
         parts.append({"input": "input (a leaf that gets a gradient)",
                       "const": "constant (no gradient)"}[n.kind])

@@ -68,6 +68,7 @@ class _Deadlines:
         self.cond = threading.Condition(threading.Lock())
         self.stacks: dict[int, list[_Limit]] = {}
         self.monitor: threading.Thread | None = None
+        self.wake = float("inf")   # when the watcher next looks (it sleeps until the earliest deadline)
 
     def push(self, lim: _Limit) -> None:
         with self.cond:
@@ -77,7 +78,10 @@ class _Deadlines:
             if self.monitor is None or not self.monitor.is_alive():
                 self.monitor = threading.Thread(target=self._watch, name="chainrule-deadlines", daemon=True)
                 self.monitor.start()
-            self.cond.notify()
+            # Wake the watcher only if this deadline comes before the one it sleeps until: a request
+            # pushes two limits, and waking a thread for each costs a GIL hand-over under load.
+            if lim.deadline < self.wake:
+                self.cond.notify()
 
     def pop(self, lim: _Limit) -> None:
         while True:   # an exception fired just before we took the lock surfaces inside it: then again
@@ -115,6 +119,7 @@ class _Deadlines:
                         wake = min(wake, due)
                         if lim.fired:
                             break            # inner limits do not matter while this one unwinds
+                self.wake = wake
                 self.cond.wait(max(0.001, wake - time.monotonic()))
 
 
