@@ -330,6 +330,8 @@ def _shared(t, graph, wanted, ways, reaches, out_label) -> tuple[list[Shared], d
     Parallel uses (``x + x`` in ops mode) are reported together. Returns the
     list (most widely shared first) and, for each input, the ones on its paths.
     """
+    if len(wanted) == 1 and ways[wanted[0]] <= 1:
+        return [], {}   # one input, one path: every factor lies on it once, none is shared (a long chain)
     on: dict[tuple[int, int], dict[int, int]] = {}   # (top, bottom) -> {wrt: paths through one use}
     groups: dict[tuple[int, int], list] = {}        # (top, bottom) -> its parallel edges (ops mode: x * x)
     for w in wanted:

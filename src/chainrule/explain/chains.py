@@ -84,7 +84,7 @@ def add(a, b):
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class Link:
     """One factor's worth of graph: ``∂top/∂bottom``, folded over unnamed steps."""
     top: int
