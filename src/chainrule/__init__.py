@@ -28,6 +28,11 @@ __version__ = "0.1.0"
 
 globals().update(_FUNCTIONS)
 
+# Notebook display: Value, Tensor and Trace draw themselves with what chainrule.viz registers in
+# chainrule.display; viz is imported the first time a notebook shows one, not here.
+from . import display as _display  # noqa: E402
+_display.add_loader(lambda: _importlib.import_module(".viz", __name__))
+
 # Subpackages and modules reached as attributes (chainrule.nn, chainrule.optim, ...), imported on first use.
 _SUBMODULES = ("nn", "optim", "tensor", "forward", "explain", "explain_tensor", "viz", "web", "lab", "lang",
                "cli", "functions", "gradcheck", "ops", "scalar", "trace", "autodiff", "errors", "textfmt",

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import autodiff
 from .errors import ChainruleError
-from .trace import active_record, build
+from .trace import build
 
 __all__ = ["detect_anomaly", "AnomalyError", "checked_backward"]
 
@@ -69,7 +69,7 @@ def checked_backward(root, seed) -> None:
     """``run_backward`` with a record, then the check; raise :class:`AnomalyError` on the first
     non-finite value or gradient. A surrounding ``Tracer`` still gets the sweep."""
     record: list = []
-    outer = active_record()
+    outer = autodiff.active_record()
     autodiff.run_backward(root, seed, record)
     if outer is not None:
         outer.extend(record)
@@ -82,6 +82,9 @@ def checked_backward(root, seed) -> None:
     chain = _chain(t, node_id)
     raise AnomalyError(f"detect_anomaly: {message}; its chain to the output: {' → '.join(chain)}",
                        t.nodes[node_id].label, chain, t)
+
+
+autodiff.anomaly_backward = checked_backward     # the engine's hook: see chainrule.autodiff
 
 
 def _chain(t, start: int) -> list[str]:

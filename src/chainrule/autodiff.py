@@ -18,6 +18,13 @@ A node taking part in the walk has:
 * ``_parents()``  the nodes it was computed from
 * ``_g``  this sweep's gradient buffer, and ``grad``, where sweeps accumulate
 * ``_backprop(record)``  sends ``_g`` to its parents via the op table
+
+Two hooks let the layers above watch a sweep without the engine importing
+them: the *recorder* (:func:`active_record`: a ``Tracer`` of
+:mod:`chainrule.trace` pushes a list with :func:`start_recording`, and every
+``backward()`` run meanwhile in that thread appends its steps to it) and the
+*anomaly check* (:data:`anomaly_backward`, installed by
+:mod:`chainrule.anomaly`; ``detect_anomaly()`` switches it on).
 """
 from __future__ import annotations
 
@@ -28,7 +35,8 @@ import threading
 from operator import attrgetter
 
 __all__ = ["sweep_lock", "recorded_sweep", "no_grad", "enable_grad", "is_grad_enabled", "reverse_topological", "ancestors", "run_backward",
-           "mark_changed", "changed_after_use"]
+           "mark_changed", "changed_after_use", "active_record", "start_recording", "stop_recording",
+           "anomaly_backward"]
 
 
 class _GradState(threading.local):
@@ -42,6 +50,38 @@ class _GradState(threading.local):
 _state = _GradState()
 next_seq = itertools.count().__next__
 _by_seq = attrgetter("_seq")
+
+
+# -- the recorder hook ------------------------------------------------------
+
+class _Recorders(threading.local):
+    def __init__(self):
+        self.stack = []   # active Tracer records, per thread
+
+
+_records = _Recorders()
+
+
+def active_record():
+    """The list the current backward sweep should append to, or None."""
+    stack = _records.stack
+    return stack[-1] if stack else None
+
+
+def start_recording(record: list) -> None:
+    """Every sweep run in this thread until :func:`stop_recording` appends its steps to ``record``."""
+    _records.stack.append(record)
+
+
+def stop_recording(record: list) -> None:
+    _records.stack.remove(record)
+
+
+# -- the anomaly hook -------------------------------------------------------
+#: ``anomaly_backward(root, seed)``: the checked sweep a ``backward()`` runs inside
+#: ``detect_anomaly()``. chainrule.anomaly installs it when imported, and only that module's
+#: ``detect_anomaly`` switches the check on, so it is set whenever it is needed.
+anomaly_backward = None
 
 
 def is_grad_enabled() -> bool:

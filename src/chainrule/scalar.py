@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-from . import autodiff
+from . import autodiff, display
 from .autodiff import mark_changed, next_seq
 from .errors import ChainruleError, InputError
 from .errors import graph_cut as _cut
 from .numfmt import fmt
 from .ops import OPS, Op
-from .trace import active_record
 
 __all__ = ["Value", "MathError", "zero_grad", "parameters_of"]
 
@@ -180,9 +179,8 @@ class Value:
                 f"{self._label()} does not require grad: it was made from constants only "
                 "or inside no_grad(), so there is nothing to differentiate")
         if _enabled.anomaly:   # inside detect_anomaly(): record the sweep and check it
-            from .anomaly import checked_backward
-            return checked_backward(self, float(gradient))
-        autodiff.run_backward(self, float(gradient), active_record())
+            return autodiff.anomaly_backward(self, float(gradient))
+        autodiff.run_backward(self, float(gradient), autodiff.active_record())
 
     def zero_grad(self) -> None:
         self.grad = 0.0
@@ -250,14 +248,12 @@ class Value:
         # a truth test is a decision, not a value: it cuts nothing (as in PyTorch)
         return self.data != 0.0
 
-    # -- notebook display: drawn by chainrule.viz, imported only when shown --
+    # -- notebook display: drawn by what chainrule.viz registered (chainrule.display) --
     def _repr_svg_(self):
-        from .viz.svg import value_to_svg
-        return value_to_svg(self)
+        return display.show("graph", "svg", self)
 
     def _repr_html_(self):
-        from .viz.html import value_to_html
-        return value_to_html(self)
+        return display.show("graph", "html", self)
 
     # -- arithmetic ----------------------------------------------------------
     def __add__(self, other):

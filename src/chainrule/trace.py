@@ -19,13 +19,13 @@ import dataclasses
 import gc
 import json
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import autodiff
+from . import autodiff, display
+from .autodiff import active_record, start_recording, stop_recording
 from .errors import InputError
 from .numfmt import fmt, literal
 from .ops import OPS, TENSOR_OPS, jacobian_form
@@ -34,20 +34,6 @@ __all__ = ["Trace", "TraceNode", "ForwardStep", "BackwardStep", "LocalStep", "Tr
            "active_record", "SCHEMA_VERSION", "StaleGraphError", "check_fresh"]
 
 SCHEMA_VERSION = 1
-class _Recorders(threading.local):
-    def __init__(self):
-        self.stack = []   # active Tracer records, per thread
-
-
-_records = _Recorders()
-
-
-def active_record():
-    """The list the current backward sweep should append to, or None."""
-    stack = _records.stack
-    return stack[-1] if stack else None
-
-
 @dataclass(slots=True)
 class TraceNode:
     id: int
@@ -158,14 +144,12 @@ class Trace:
     def from_json(cls, text: str) -> "Trace":
         return cls.from_dict(json.loads(text))
 
-    # -- notebook display ----------------------------------------------------
+    # -- notebook display: drawn by what chainrule.viz registered (chainrule.display) --
     def _repr_svg_(self):
-        from .viz.svg import trace_to_svg
-        return trace_to_svg(self)
+        return display.show("trace", "svg", self)
 
     def _repr_html_(self):
-        from .viz.html import notebook_html
-        return notebook_html(self)
+        return display.show("trace", "html", self)
 
 
 def _fields(cls) -> tuple[str, ...]:
@@ -490,11 +474,11 @@ class Tracer:
         self.record: list = []
 
     def __enter__(self):
-        _records.stack.append(self.record)
+        start_recording(self.record)
         return self
 
     def __exit__(self, *exc):
-        _records.stack.remove(self.record)
+        stop_recording(self.record)
         return False
 
     def trace(self, output=None) -> Trace:

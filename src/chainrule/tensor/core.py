@@ -8,12 +8,11 @@ import numbers
 
 import numpy as np
 
-from .. import autodiff
-from ..autodiff import mark_changed, next_seq, run_backward, sweep_lock
+from .. import autodiff, display
+from ..autodiff import active_record, mark_changed, next_seq, run_backward, sweep_lock
 from ..errors import InputError
 from ..errors import graph_cut as _cut
 from ..ops import NUMPY_FUNCS, OPS, TENSOR_OPS, Op, _compile
-from ..trace import active_record
 from .checks import (BackwardError, ShapeError, _count, _dim, _dtype, _nonempty, _reduce_k, _repeats,
                      _reshape_target, _shape_arg)
 
@@ -240,8 +239,7 @@ class Tensor:
         with sweep_lock, np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             self._gown = True           # seed is our own copy (under the lock: another sweep may pass here)
             if _state.anomaly:   # inside detect_anomaly(): record the sweep and check it
-                from ..anomaly import checked_backward
-                return checked_backward(self, seed)
+                return autodiff.anomaly_backward(self, seed)
             run_backward(self, seed, active_record())
 
     def zero_grad(self) -> None:
@@ -374,13 +372,11 @@ class Tensor:
     def _label(self) -> str:
         return self.name or (f"the {self._op.name} output" if self._op else f"tensor of shape {self.shape}")
 
-    def _repr_svg_(self):  # Jupyter: the graph, offline
-        from ..viz.svg import value_to_svg
-        return value_to_svg(self)
+    def _repr_svg_(self):  # Jupyter: the graph, offline, drawn by what chainrule.viz registered
+        return display.show("graph", "svg", self)
 
     def _repr_html_(self):
-        from ..viz.html import value_to_html
-        return value_to_html(self)
+        return display.show("graph", "html", self)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
