@@ -684,6 +684,30 @@ def test_a_short_limit_fires_while_the_watcher_sleeps_until_a_long_one():
     assert results == {"expired": True}
 
 
+def test_a_big_program_does_not_hold_up_small_ones():
+    # One compute slot for small programs, and a lane of its own for big ones: a small request
+    # sent while a big one computes is answered first, not after it.
+    import threading
+    from chainrule.web.app import HEAVY_PROGRAM_CHARS
+    # the 4.7 kB request: 300 statements over 199 inputs, seconds of work
+    lines = ["a0 = x0"] + [f"a{i} = a{i - 1}*x{i % 199} + x{(i * 7) % 199}" for i in range(1, 300)]
+    big = {"program": "\n".join(lines + ["L = a299"]), "at": {f"x{i}": 0.5 for i in range(199)}}
+    assert len(big["program"]) > HEAVY_PROGRAM_CHARS
+    done = []
+    with TestClient(create_app(cache_entries=0, slots=1, budget=30)) as c:
+        def send_big():
+            c.post("/api/explain", json=big)
+            done.append("big")
+        worker = threading.Thread(target=send_big)
+        worker.start()
+        time.sleep(0.3)                               # the big one is computing
+        r = c.post("/api/explain", json={"program": SQUARE, "at": {"x": 2}})
+        done.append("small")
+        worker.join(60)
+    assert r.status_code == 200
+    assert done == ["small", "big"]
+
+
 def test_full_queue_answers_503_quickly():
     compute = Compute(slots=1, queue_wait=0.05, budget=5.0)
 

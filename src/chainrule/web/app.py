@@ -49,6 +49,10 @@ log = logging.getLogger("chainrule.web")
 MAX_BODY_BYTES = 64 * 1024
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024   # the largest answer sent (a lesson's is about 30 kB)
 MAX_DEPTH = 32                     # levels of JSON nesting; a real request has three
+# A request this big (program text, or number of inputs) computes in a lane of its own with one
+# thread, so a class's small programs never queue behind it (a lesson's program is ~120 characters).
+HEAVY_PROGRAM_CHARS = 1000
+HEAVY_INPUTS = 40
 JSON = "application/json"
 # The page loads nothing from elsewhere; the browser is told so too.
 SECURITY_HEADERS = {
@@ -225,6 +229,15 @@ async def read_json(request: Request, limit: int):
 # --------------------------------------------------------------------------
 # The compute runner
 # --------------------------------------------------------------------------
+
+def is_heavy(body) -> bool:
+    """Whether a request looks expensive before it runs: a long program or many inputs."""
+    if not isinstance(body, dict):
+        return False
+    program, at = body.get("program"), body.get("at")
+    return ((isinstance(program, str) and len(program) > HEAVY_PROGRAM_CHARS)
+            or (isinstance(at, dict) and len(at) > HEAVY_INPUTS))
+
 
 class Compute:
     """Run API functions in a thread pool with bounded concurrency, queueing and time.
@@ -463,6 +476,7 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
     if allowed_hosts is None:
         allowed_hosts = allowed_hosts_from_env()
     compute = Compute(slots, queue_wait, budget)
+    heavy = Compute(1, queue_wait, budget)
     cache = ResponseCache(cache_bytes, cache_entries)
     static = {path: (_read_static(name), media) for path, (name, media) in _STATIC.items()}
     js, css = _player_assets()
@@ -487,7 +501,7 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
             key = cache.key(request.url.path, body) if cache.enabled else None
             data = cache.get(key) if key else None
             if data is None:
-                data = await compute(answer, body)
+                data = await (heavy if is_heavy(body) else compute)(answer, body)
                 if key:
                     cache.put(key, data)
             return Response(data, media_type=JSON)
@@ -523,10 +537,11 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
     async def lifespan(app):
         yield
         compute.close()   # the server is stopping: let the compute threads go
+        heavy.close()
 
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(HostCheck, allowed_hosts=allowed_hosts, www_redirect=False),
                                 Middleware(Guard)],
                     exception_handlers={ApiError: api_error, ChainruleError: user_error, HTTPException: http_error})
-    app.state.compute, app.state.cache = compute, cache
+    app.state.compute, app.state.heavy, app.state.cache = compute, heavy, cache
     return app
