@@ -191,6 +191,43 @@
     return out;
   }
 
+  // Every link's factors at the local derivatives in S: top -> [{bottom, slot, value, ...}].
+  function foldAll(G, S, mode) {
+    const folds = new Map();
+    if (!G.hasGrads) return folds;
+    for (const n of G.nodes) if (n.op && G.isLink.has(n.id)) folds.set(n.id, foldLink(G, S, mode, n.id));
+    return folds;
+  }
+
+  // A chain's numbers, read off the folds: an explanation factor's value now (the recorded one
+  // if the page has not folded that link), a path's product, the sum over the paths.
+  function factorValue(folds, f) {
+    const fs = folds.get(f.node) || [];
+    const hit = fs.find((e) => e.bottom === f.input && e.slot === (f.slot || 0));
+    return hit ? hit.value : f.value;
+  }
+
+  function pathProduct(folds, p) {
+    let prod = 1;
+    for (const f of p.factors) {
+      const v = factorValue(folds, f);
+      if (!isNum(v)) return null;      // a tensor factor is a description, not a number
+      prod *= v;
+    }
+    return prod;
+  }
+
+  function chainTotal(folds, S, cs) {
+    if (cs.summarised) return S.grad[cs.node];
+    let total = 0;
+    for (const p of cs.paths) {
+      const v = pathProduct(folds, p);
+      if (v === null) return null;
+      total += v;
+    }
+    return total;
+  }
+
   // ------------------------------------------------------------------ steps
   function buildSteps(G) {
     const steps = [{kind: "setup"}];
@@ -248,23 +285,16 @@
   Player.prototype.refold = function () {
     // every link's factors (and what they touch), from the current local derivatives
     const G = this.G;
-    this.folds = new Map();
+    this.folds = foldAll(G, this.S, this.data.mode);
     this.reachedBy = G.nodes.map(() => []);   // node -> link tops whose factors reach it
-    for (const n of G.nodes) {
-      if (!n.op || !G.isLink.has(n.id) || !G.hasGrads) continue;
-      const f = foldLink(G, this.S, this.data.mode, n.id);
-      this.folds.set(n.id, f);
+    for (const [top, f] of this.folds) {
       const touched = new Set();
       for (const e of f) { touched.add(e.bottom); for (const t of e.through) touched.add(t); }
-      for (const t of touched) this.reachedBy[t].push(n.id);
+      for (const t of touched) this.reachedBy[t].push(top);
     }
   };
 
-  Player.prototype.factorValue = function (f) {
-    const fs = this.folds.get(f.node) || [];
-    const hit = fs.find((e) => e.bottom === f.input && e.slot === (f.slot || 0));
-    return hit ? hit.value : f.value;
-  };
+  Player.prototype.factorValue = function (f) { return factorValue(this.folds, f); };
 
   // ---------------------------------------------------------------- DOM skeleton
   Player.prototype.build = function () {
@@ -920,26 +950,8 @@
     return plainNode(out) && plainNode(wrt) ? cs.label : `∂${nm(out)}/∂${nm(wrt)}`;
   };
 
-  Player.prototype.pathProduct = function (p) {
-    let prod = 1;
-    for (const f of p.factors) {
-      const v = this.factorValue(f);
-      if (!isNum(v)) return null;      // a tensor factor is a description, not a number
-      prod *= v;
-    }
-    return prod;
-  };
-
-  Player.prototype.chainTotal = function (cs) {
-    if (cs.summarised) return this.S.grad[cs.node];
-    let total = 0;
-    for (const p of cs.paths) {
-      const v = this.pathProduct(p);
-      if (v === null) return null;
-      total += v;
-    }
-    return total;
-  };
+  Player.prototype.pathProduct = function (p) { return pathProduct(this.folds, p); };
+  Player.prototype.chainTotal = function (cs) { return chainTotal(this.folds, this.S, cs); };
 
   Player.prototype.gradText = function (i) {
     const g = this.S.grad[i], n = this.G.nodes[i];
@@ -1090,5 +1102,7 @@
     },
     players,
     fmt, pretty, computeState, foldLink, makeGraph,
+    // the page's model of the numbers, checked against Python in node on every lesson (tests/test_player_model.py)
+    model: {fmt, makeGraph, recordedState, computeState, foldLink, foldAll, factorValue, pathProduct, chainTotal},
   };
 })(typeof window !== "undefined" ? window : globalThis);
