@@ -196,3 +196,42 @@ def test_large_parameters_updated_in_chunks_match_torch(make):
         topt.step()
     np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-13)
     assert not np.allclose(p.data, w0)
+
+
+# --------------------------------------------------------------------------
+# defaults and the edges of the allowed hyper-parameters (PyTorch's), found by mutation testing
+# --------------------------------------------------------------------------
+
+def _one_param(grad: float = 1.0) -> Tensor:
+    p = Tensor([2.0], requires_grad=True)
+    p.grad = np.array([grad])
+    return p
+
+
+def test_default_learning_rates_are_pytorchs():
+    # torch.optim.SGD and Adam both default to lr = 1e-3: one SGD step with gradient 1 moves by it,
+    # and Adam's first step moves by lr·sign(g) (m̂/√v̂ = g/|g|).
+    p = _one_param()
+    SGD([p]).step()
+    assert p.data[0] == pytest.approx(2.0 - 1e-3, abs=1e-15)
+    q = _one_param(grad=-4.0)
+    Adam([q]).step()
+    assert q.data[0] == pytest.approx(2.0 + 1e-3, rel=1e-9)
+
+
+def test_adam_accepts_the_edges_pytorch_accepts():
+    # betas in [0, 1) and eps >= 0: betas = 0 is momentum-free Adam, eps = 0 is allowed
+    p = _one_param(grad=3.0)
+    Adam([p], lr=0.5, betas=(0.0, 0.0), eps=0.0).step()
+    assert p.data[0] == pytest.approx(1.5, rel=1e-12)   # m̂ = g, v̂ = g², step = lr·g/|g|
+    for bad in [dict(betas=(1.0, 0.9)), dict(betas=(0.9, -0.1)), dict(eps=-1e-9)]:
+        with pytest.raises(InputError):
+            Adam([_one_param()], **bad)
+
+
+def test_optimizer_repr_reads_like_pytorchs():
+    p = _one_param()
+    assert repr(SGD([p], lr=0.1)) == ("SGD (\nParameter Group 0\n    dampening: 0.0\n    lr: 0.1\n"
+                                      "    momentum: 0.0\n    nesterov: False\n    weight_decay: 0.0\n)")
+    assert repr(Adam([p])) == ("Adam (\nParameter Group 0\n    betas: (0.9, 0.999)\n    eps: 1e-08\n"
+                               "    lr: 0.001\n    weight_decay: 0.0\n)")

@@ -99,7 +99,7 @@ class Optimizer:
         lines = [f"{type(self).__name__} ("]
         for i, g in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")
-            lines += [f"    {k}: {v}" for k, v in g.items() if k != "params"]
+            lines += [f"    {k}: {g[k]}" for k in sorted(g) if k != "params"]   # sorted, as PyTorch prints
         return "\n".join(lines + [")"])
 
 
