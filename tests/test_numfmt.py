@@ -5,6 +5,7 @@ import argparse
 import json
 import math
 import random
+import re
 import shutil
 import subprocess
 from importlib import resources
@@ -215,3 +216,39 @@ def test_player_data_carries_the_digits():
     assert player_data(t)["digits"] == 6
     with chainrule.printoptions(digits=3):
         assert player_data(t)["digits"] == 3
+
+
+# ---------------------------------------------------------------------------
+# One module writes numbers: the other spellings moved here, and no view keeps its own
+# ---------------------------------------------------------------------------
+
+def test_counts_shapes_constants_percentages_and_quantities():
+    from chainrule.numfmt import constant, count, fixed, percent, shape
+    assert [count(4), count(10 ** 6), count(2 ** 60, short=True)] == ["4", "1,000,000", "2⁶⁰"]
+    assert count(2 ** 60) == "2⁶⁰ = 1,152,921,504,606,846,976" and count(3 * 10 ** 20, short=True) == "≈ 3e20"
+    assert [shape([4, 5]), shape([3]), shape([])] == ["(4, 5)", "(3,)", "()"]
+    assert [constant(0.5), constant(-0.1), constant(-1), constant((0, 2))] == ["0.5", "−0.1", "-1", "(0, 2)"]
+    assert [percent(0.93456), percent(0.93456, 2), percent(1.0)] == ["93.5%", "93.46%", "100.0%"]
+    assert [fixed(2.5), fixed(12.0), fixed(-0.25, 2)] == ["2.5", "12.0", "−0.25"]
+
+
+# Drawings place boxes with fixed-point coordinates (x="12.5"); those are not numbers shown to people.
+_GEOMETRY = {"viz/svg.py", "viz/dot.py"}
+
+
+def test_no_python_view_formats_a_number_its_own_way():
+    import ast
+    from pathlib import Path
+    src = Path(chainrule.__file__).parent
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src).as_posix()
+        if rel == "numfmt.py" or rel in _GEOMETRY:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            spec = node.format_spec if isinstance(node, ast.FormattedValue) else None
+            text = "".join(v.value for v in getattr(spec, "values", []) if isinstance(v, ast.Constant))
+            literal = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+            if re.search(r"[gGeEf%]$", text) or re.search(r"%[-+ 0#]*\d*(\.\d+)?[gGeEf]", literal):
+                found.append(f"{rel}:{node.lineno}")
+    assert not found, f"numbers formatted outside chainrule.numfmt: {found}"

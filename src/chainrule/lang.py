@@ -36,6 +36,7 @@ from typing import Mapping
 
 from .autodiff import enable_grad
 from .errors import InputError, ProgramError
+from .numfmt import fmt
 from .ops import FUNCTIONS
 from .scalar import MathError, Value
 
@@ -1164,11 +1165,11 @@ def gradient_step(program: Program, values: Mapping[str, float], lr: float,
     new_values = {n: v.data for n, v in before.inputs.items()}
     for p in params:
         if not math.isfinite(grads[p]):   # no learning rate helps: the slope itself is undefined
-            raise InputError(f"∂{program.output}/∂{p} is {grads[p]} at this point, so no step can be taken; "
+            raise InputError(f"∂{program.output}/∂{p} is {fmt(grads[p], ascii=True)} at this point, so no step can be taken; "
                              f"try other starting values or leave {p} out of the parameters")
         new = new_values[p] - lr * grads[p]
         if not math.isfinite(new):
-            raise InputError(f"the step makes '{p}' {new} (its gradient is {grads[p]:g}): "
+            raise InputError(f"the step makes '{p}' {fmt(new, ascii=True)} (its gradient is {fmt(grads[p], ascii=True)}): "
                              "use a smaller learning rate")
         new_values[p] = new
     try:

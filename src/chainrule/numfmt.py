@@ -40,8 +40,9 @@ from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from numbers import Integral, Real
 
-__all__ = ["DEFAULT_DIGITS", "MAX_DIGITS", "MINUS", "fmt", "literal", "factor", "product", "signed", "get_digits",
-           "set_printoptions", "printoptions", "check_digits", "terminal_width", "text_width"]
+__all__ = ["DEFAULT_DIGITS", "MAX_DIGITS", "MINUS", "fmt", "literal", "constant", "factor", "product", "signed",
+           "count", "shape", "percent", "fixed", "get_digits", "set_printoptions", "printoptions", "check_digits",
+           "terminal_width", "text_width"]
 
 DEFAULT_DIGITS = 6
 MAX_DIGITS = 17          # enough to write any float64 exactly
@@ -204,6 +205,12 @@ def literal(x, *, ascii: bool = False) -> str:
     return s if ascii else s.replace("-", MINUS)
 
 
+def constant(k) -> str:
+    """An op's constant as its description writes it: a float exactly (:func:`literal`: ``0.5``,
+    ``−0.1``), anything else (a dim, a shape, an int) as Python writes it: ``-1``, ``(0, 2)``."""
+    return literal(k) if isinstance(k, float) else str(k)
+
+
 def factor(x, digits: int | None = None) -> str:
     """``x`` as a factor after ``·`` or ``×``: in brackets when negative, ``(−0.3)``."""
     s = fmt(x, digits)
@@ -213,6 +220,38 @@ def factor(x, digits: int | None = None) -> str:
 def product(values, sep: str = " · ", digits: int | None = None) -> str:
     """``−2.6 · (−0.3) · 2``: the first factor as is, every later negative one bracketed."""
     return sep.join(fmt(v, digits) if i == 0 else factor(v, digits) for i, v in enumerate(values))
+
+
+_SUPER = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def count(n: int, short: bool = False) -> str:
+    """An exact count (of paths, say), readable: 4, 1,000,000, 2⁶⁰ = 1,152,921,504,606,846,976.
+
+    ``short`` drops the digits of a large power of two (2⁵⁹) and rounds
+    other large counts (≈ 3.5e+20).
+    """
+    if n < 10 ** 6:
+        return str(n)
+    if n & (n - 1) == 0:
+        power = f"2{str(n.bit_length() - 1).translate(_SUPER)}"
+        return power if short else f"{power} = {n:,}"
+    return f"≈ {fmt(float(n), 3)}" if short and n >= 10 ** 12 else f"{n:,}"
+
+
+def shape(dims) -> str:
+    """An array's shape as Python writes a tuple: ``(4, 5)``, ``(3,)``, ``()``."""
+    return "(" + ", ".join(str(n) for n in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def percent(fraction: float, decimals: int = 1) -> str:
+    """A fraction as a percentage with a fixed number of decimals: ``93.4%``."""
+    return f"{100 * fraction:.{decimals}f}%"
+
+
+def fixed(x: float, decimals: int = 1) -> str:
+    """A measured quantity (seconds, megabytes) with a fixed number of decimals: ``2.5``, ``12.0``."""
+    return f"{x:.{decimals}f}".replace("-", MINUS)
 
 
 def signed(x, digits: int | None = None) -> str:

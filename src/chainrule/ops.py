@@ -31,6 +31,8 @@ from typing import Callable
 
 import numpy as np
 
+from .numfmt import fmt
+
 __all__ = ["Op", "OPS", "get", "FUNCTIONS", "js_runtime"]
 
 
@@ -158,7 +160,7 @@ def _powc_formula(x: str, k: str, latex: bool) -> str:
     except ValueError:
         return f"{k}\\,{x}^{{{k}-1}}" if latex else f"{k}·{x}^({k}−1)"
     e = kv - 1.0
-    es = f"{e:g}"
+    es = fmt(e, 6, ascii=True)      # as %g writes it, minus the exponent's padding
     if e == 0:
         return k
     if e == 1:

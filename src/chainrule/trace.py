@@ -27,7 +27,7 @@ import numpy as np
 from . import autodiff, display
 from .autodiff import active_record, start_recording, stop_recording
 from .errors import InputError
-from .numfmt import fmt, literal
+from .numfmt import constant, fmt
 from .ops import OPS, TENSOR_OPS, jacobian_form
 
 __all__ = ["Trace", "TraceNode", "ForwardStep", "BackwardStep", "LocalStep", "Tracer", "trace",
@@ -178,10 +178,6 @@ def _jsonable(v):
     return float(v)
 
 
-def _fmt(k) -> str:
-    return literal(k) if isinstance(k, float) else str(k)
-
-
 def build(output, record: list | None, *, on_stale: str = "raise", label_of: dict | None = None,
           _graph=None) -> Trace:
     """Make a :class:`Trace` of ``output``'s graph, with the backward steps in ``record``.
@@ -237,14 +233,14 @@ def _build(output, record, on_stale, label_of, _graph) -> Trace:
         if name:
             label = name
         elif op is None and not n.requires_grad:
-            label = _fmt(value) if shape is None else f"const{i}"
+            label = constant(value) if shape is None else f"const{i}"
         else:
             label = f"{op or 'leaf'}{i}"
         add_label(label)
         k = getattr(n, "_k", None)
         if op:
             kind = "op"
-            expr = op_obj.describe(*[labels[p] for p in parents], *([_fmt(k)] if k is not None else [])) \
+            expr = op_obj.describe(*[labels[p] for p in parents], *([constant(k)] if k is not None else [])) \
                 if id(op_obj) in known else op
             add_step(ForwardStep(i, op, parents, value))
         else:
@@ -288,7 +284,7 @@ def _build(output, record, on_stale, label_of, _graph) -> Trace:
             for key, p in zip(("x", "y"), parents):
                 names[key] = labels[ids[p]]
             if getattr(node, "_k", None) is not None:
-                names["k"] = _fmt(node._k)
+                names["k"] = constant(node._k)
             has_formula = hasattr(op, "formula")
             for j, (p, local) in enumerate(zip(parents, locals_)):
                 if not p.requires_grad:
@@ -373,7 +369,7 @@ def _why_nonfinite(node, j, local, incoming, names) -> str:
         return reason or f"its backward step ({local}) gives a value that is not a finite number"
     if not math.isfinite(local):
         reason = op.singular_reason(j, **names) if hasattr(op, "singular_reason") else ""
-        values = ", ".join(f"{names[k]} = {_fmt(v)}" for k, v in
+        values = ", ".join(f"{names[k]} = {constant(v)}" for k, v in
                            zip(("x", "y"), [p.data for p in node._parents()]) if k in names)
         zero = " and the gradient arriving there is 0 (0 · inf is nan)" if (
             math.isinf(local) and incoming == 0) else ""
@@ -381,7 +377,7 @@ def _why_nonfinite(node, j, local, incoming, names) -> str:
             return f"{reason} (here {values}){zero}" if values and len(names) > 2 + ("k" in names) else reason + zero
         formula = op.formula(j, **names) if hasattr(op, "formula") else "its local derivative"
         return f"its local derivative ∂{names['out']}/∂{arg} = {formula} is {_what(local)} at {values}"
-    return f"the gradient times the local derivative ({_fmt(local)}) is too large for a float"
+    return f"the gradient times the local derivative ({constant(local)}) is too large for a float"
 
 
 def _nonfinite_grad_message(nodes, origins, bad_grads, shown, out) -> tuple:
@@ -423,7 +419,7 @@ def _node_name(n) -> str:
     d = n.data
     if isinstance(d, np.ndarray):
         return f"an unnamed tensor of shape {tuple(d.shape)}"
-    return f"an unnamed Value (now {_fmt(float(d))})"
+    return f"an unnamed Value (now {constant(float(d))})"
 
 
 def _stale_message(output, graph, on_stale: str = "raise", name=_node_name) -> str:

@@ -9,7 +9,7 @@ from ..errors import InputError
 from ..trace import Trace, trace as make_trace
 from .chains import LinkGraph, agrees, is_num, mul, pretty
 from .model import ChainSet, Explanation, Factor, Path, Shared, Summary
-from .render import fmt, fmt_count
+from ..numfmt import count as fmt_count, fmt
 
 REL_TOL = 1e-9
 # A trace with more nodes than this is summarised unless ``full=True``: chains for the inputs

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..numfmt import factor, fmt, product
+from ..numfmt import count as fmt_count, factor, fmt, product
 from ..textfmt import fit_lines, text_table
 from .chains import is_num, pretty
 
@@ -18,26 +18,6 @@ MAX_FACTORS_SHOWN = 10     # longer paths are shortened in the middle in lessons
 MAX_FACTOR_ROWS = 12       # formula rows listed under a chain
 MAX_SHARED_SHOWN = 8
 MAX_ROWS = 400             # backward rows in a lesson; larger traces are cut with a note
-
-_SUPER = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-# --------------------------------------------------------------------------
-# Numbers
-# --------------------------------------------------------------------------
-
-def fmt_count(n: int, short: bool = False) -> str:
-    """Exact path counts, readable: 4, 1,000,000, 2⁶⁰ = 1,152,921,504,606,846,976.
-
-    ``short`` drops the digits of a large power of two (2⁵⁹) and rounds
-    other large counts (≈ 3.5e+20).
-    """
-    if n < 10 ** 6:
-        return str(n)
-    if n & (n - 1) == 0:
-        power = f"2{str(n.bit_length() - 1).translate(_SUPER)}"
-        return power if short else f"{power} = {n:,}"
-    return f"≈ {fmt(float(n), 3)}" if short and n >= 10 ** 12 else f"{n:,}"
 
 
 # --------------------------------------------------------------------------

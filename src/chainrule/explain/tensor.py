@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import autodiff
 from ..errors import InputError
-from ..numfmt import fmt, literal
+from ..numfmt import constant, fmt, literal, shape as _shape
 from ..ops import TensorOp, jacobian_form
 from ..tensor import Tensor
 from ..tensor.nodes import forward_of, step_of, vjp_of
@@ -198,10 +198,6 @@ def _element_text(e: ElementChain, output: str) -> list[str]:
     mark = "✓ matches" if e.matches else "✗ DOES NOT match"
     out.append(f"{mark} the gradient from the backward pass: ∂{output}/∂{e.wrt} = {fmt(e.grad)}")
     return out
-
-
-def _shape(s) -> str:
-    return "(" + ", ".join(str(n) for n in s) + ("," if len(s) == 1 else "") + ")"
 
 
 def _md(s: str) -> str:
@@ -414,7 +410,7 @@ def _describe_path(path, wrt, lab, incoming, sent):
         names["out"] = lab[consumer]
         row, _, k = step_of(consumer)
         if k is not None and not isinstance(k, np.ndarray):
-            names["k"] = literal(k) if isinstance(k, float) else str(k)
+            names["k"] = constant(k)
         names["n"] = f"{child.data.size // max(consumer.data.size, 1)}"
         words, delta = jacobian_form(row, slot, **names)
         if isinstance(row, TensorOp) and row.arity < 0:

@@ -10,7 +10,7 @@ import os
 import sys
 
 from ..errors import InputError
-from ..numfmt import fmt
+from ..numfmt import fixed, fmt, percent
 
 __all__ = ["register", "DEFAULT_OUT"]
 
@@ -131,7 +131,7 @@ class _Progress:
 
     def epoch(self, epoch: int, s: dict):
         line = (f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  loss {fmt(s['loss'])}  "
-                f"train {100 * s['train_accuracy']:.1f}%  test {100 * s['test_accuracy']:.1f}%")
+                f"train {percent(s['train_accuracy'])}  test {percent(s['test_accuracy'])}")
         if self.bar is not None:
             self.bar.update(self.task, info=line)
         elif not self.quiet:
@@ -189,8 +189,8 @@ def cmd_train_digits(args) -> int:
         return 0
     acc = result.test_accuracy
     target = "" if acc >= 0.97 else "  (below the 97% the defaults reach: try more --epochs)"
-    print(f"test accuracy: {100 * acc:.2f}% after {result.epochs} epochs in {result.seconds:.1f} s{target}")
-    print(f"train accuracy: {100 * result.train_accuracy:.2f}%")
+    print(f"test accuracy: {percent(acc, 2)} after {result.epochs} epochs in {fixed(result.seconds)} s{target}")
+    print(f"train accuracy: {percent(result.train_accuracy, 2)}")
     print(f"model:          {files['model']}")
     skipped = "skipped (matplotlib is not installed)"
     print(f"curves:         {files['curves'] or skipped}")
@@ -233,7 +233,7 @@ def cmd_digits_explain(args) -> int:
         return 0
     verdict = "correct" if e.prediction == e.label else "WRONG"
     print(f"test digit #{e.index} (split seed {meta.get('seed', 0)}): label {e.label}, "
-          f"network says {e.prediction} ({100 * e.probabilities[e.prediction]:.1f}%): {verdict}")
+          f"network says {e.prediction} ({percent(e.probabilities[e.prediction])}): {verdict}")
     print(f"loss = −log p({e.label}) = {fmt(e.loss)}")
     print()
     print(f"  {'the digit':<18}  ∂loss/∂pixel (largest |grad| = {fmt(abs(e.grad).max())})")
@@ -249,7 +249,7 @@ def cmd_digits_explain(args) -> int:
         mark = "  ← label" if c == e.label else ""
         if c == e.prediction:
             mark += "  ← prediction" if c != e.label else ", prediction"
-        print(f"  {c}  {100 * p:6.2f}%  {'█' * int(round(30 * p))}{mark}")
+        print(f"  {c}  {percent(p, 2):>7}  {'█' * int(round(30 * p))}{mark}")
     print()
     print(f"picture: {png or 'skipped (matplotlib is not installed)'}")
     if wrong:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import tensor as _t
 from ..errors import InputError
+from ..numfmt import fmt
 from ..tensor import ShapeError, Tensor
 from .init import get_generator
 
@@ -134,7 +135,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     p = input.data
     if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
         bad = p[~((p >= 0) & (p <= 1))].flat[0]
-        raise InputError(f"binary_cross_entropy: input must be probabilities in [0, 1], found {bad:g} "
+        raise InputError(f"binary_cross_entropy: input must be probabilities in [0, 1], found {fmt(bad, ascii=True)} "
                          "(pass raw scores to binary_cross_entropy_with_logits instead)")
     # clamping p (not log p) at e^-100 gives the same values and keeps the gradient finite at p = 0
     log_p = input.clamp(min=_LOG_FLOOR).log()

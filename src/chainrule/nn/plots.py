@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import ChainruleError
 from ..files import atomic_write
+from ..numfmt import percent
 
 __all__ = ["require", "missing", "plot_training", "plot_grad_norms", "plot_explanation"]
 
@@ -105,6 +106,6 @@ def plot_explanation(image: np.ndarray, grad: np.ndarray, probs: np.ndarray, lab
     colors = ["tab:green" if c == label else ("tab:red" if c == pred else "tab:gray") for c in range(len(probs))]
     ax_p.barh(np.arange(len(probs)), probs, color=colors)
     ax_p.set(yticks=np.arange(len(probs)), xlim=(0, 1), xlabel="probability",
-             title=f"prediction: {pred} ({100 * probs[pred]:.1f}%)")
+             title=f"prediction: {pred} ({percent(probs[pred])})")
     ax_p.invert_yaxis()
     return _save(fig, path)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..autodiff import reverse_topological
 from ..errors import ChainruleError, InputError, ProgramError
+from ..numfmt import fmt
 from .budget import limit
 
 __all__ = ["ApiError", "explain_payload", "step_payload", "parse_payload", "lessons_payload",
@@ -211,7 +212,7 @@ def explain_payload(body: Any) -> dict:
                 raise
             player = None
         if player is None and drawing.fired:
-            player_note = f"the graph took more than {PLAYER_SECONDS:g} s to lay out, so it is not drawn"
+            player_note = f"the graph took more than {fmt(PLAYER_SECONDS)} s to lay out, so it is not drawn"
     # The player's data holds the trace and (without wrt) this very explanation as dicts:
     # reuse them rather than converting twice (the conversion is half the cost of a request).
     trace_dict = player.pop("trace") if player else t.to_dict()
@@ -282,7 +283,7 @@ def step_payload(body: Any) -> dict:
     program, at = _program_and_values(body)
     lr = _number(body["lr"], "lr") if body.get("lr") is not None else DEFAULT_LR
     if lr <= 0:
-        raise ApiError(422, f"lr must be positive (a step goes downhill), got {lr:g}", field="lr")
+        raise ApiError(422, f"lr must be positive (a step goes downhill), got {fmt(lr, ascii=True)}", field="lr")
     params = _names(body, "params")
     if not program.inputs:
         raise InputError(f"{program.output} does not depend on any input, so there is nothing to step")

@@ -38,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import ChainruleError, InputError
+from ..numfmt import fixed, fmt
 from . import api
 from .api import ApiError
 from .budget import OverBudget, limit
@@ -261,7 +262,7 @@ class Compute:
         return self._sem
 
     def _over(self) -> ApiError:
-        return ApiError(422, f"this program took more than {self.budget:g} s to compute; try a smaller one")
+        return ApiError(422, f"this program took more than {fmt(self.budget)} s to compute; try a smaller one")
 
     def _run(self, budget: float, fn, args):
         """In the worker thread: ``fn(*args)``, stopped at ``budget`` seconds."""
@@ -491,8 +492,8 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
         def answer(body) -> bytes:   # in a worker thread: the computing and the JSON writing
             data = to_json(fn(body))
             if len(data) > max_response:
-                raise ApiError(422, f"the answer would be {len(data) / 1e6:.1f} MB; the server sends at most "
-                                    f"{max_response / 1e6:.1f} MB: ask for fewer gradients with \"wrt\", "
+                raise ApiError(422, f"the answer would be {fixed(len(data) / 1e6)} MB; the server sends at most "
+                                    f"{fixed(max_response / 1e6)} MB: ask for fewer gradients with \"wrt\", "
                                     "or send a smaller program", field="program")
             return data
 

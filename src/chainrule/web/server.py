@@ -33,6 +33,8 @@ import time
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ..numfmt import fmt
+
 __all__ = ["GuardedH11Protocol", "http_protocol", "settings", "REQUEST_TIMEOUT", "MAX_CONNECTIONS"]
 
 REQUEST_TIMEOUT = 10.0
@@ -139,9 +141,9 @@ class GuardedH11Protocol(H11Protocol):
             return
         started = self.conn.trailing_data[0] or (self.cycle is not None and not self.cycle.response_complete)
         if started:   # part of a request came, not all of it: say so. An idle connection just closes.
-            log.info("closed a connection whose request was not complete within %g s", self._request_timeout)
-            self.transport.write(_raw_response(
-                "408 Request Timeout", f"the request was not complete within {self._request_timeout:g} s"))
+            within = f"within {fmt(self._request_timeout)} s"
+            log.info("closed a connection whose request was not complete %s", within)
+            self.transport.write(_raw_response("408 Request Timeout", f"the request was not complete {within}"))
         self.transport.close()
 
     def handle_events(self) -> None:
