@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("autodiff", ("autodiff",)),
     ("Value/Tensor", ("scalar", "tensor", "functions")),
     ("engine library", ("forward", "gradcheck", "optim", "nn")),
-    ("trace", ("trace", "anomaly")),
+    ("trace", ("trace", "trace_checks", "anomaly")),
     ("explain", ("explain", "explain_tensor")),
     ("views", ("viz", "nn.plots")),
     ("language", ("lang", "steps")),

@@ -23,9 +23,6 @@ __all__ = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_so
            "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
            "nll_loss"]
 
-_REDUCTIONS = ("mean", "sum", "none")
-
-
 def _tensor(x, name: str, like: Tensor | None = None) -> Tensor:
     if isinstance(x, Tensor):
         return x
