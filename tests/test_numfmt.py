@@ -228,7 +228,7 @@ def test_counts_shapes_constants_percentages_and_quantities():
     assert count(2 ** 60) == "2⁶⁰ = 1,152,921,504,606,846,976" and count(3 * 10 ** 20, short=True) == "≈ 3e20"
     assert [shape([4, 5]), shape([3]), shape([])] == ["(4, 5)", "(3,)", "()"]
     assert [constant(0.5), constant(-0.1), constant(-1), constant((0, 2))] == ["0.5", "−0.1", "-1", "(0, 2)"]
-    assert [percent(0.93456), percent(0.93456, 2), percent(1.0)] == ["93.5%", "93.46%", "100.0%"]
+    assert [percent(0.93456), percent(0.93456, 2), percent(1.0), percent(0.5, 0, sep=" ")] == ["93.5%", "93.46%", "100.0%", "50 %"]
     assert [fixed(2.5), fixed(12.0), fixed(-0.25, 2)] == ["2.5", "12.0", "−0.25"]
 
 

@@ -244,9 +244,9 @@ def shape(dims) -> str:
     return "(" + ", ".join(str(n) for n in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
-def percent(fraction: float, decimals: int = 1) -> str:
-    """A fraction as a percentage with a fixed number of decimals: ``93.4%``."""
-    return f"{100 * fraction:.{decimals}f}%"
+def percent(fraction: float, decimals: int = 1, sep: str = "") -> str:
+    """A fraction as a percentage with a fixed number of decimals: ``93.4%`` (``sep=" "``: ``93.4 %``)."""
+    return f"{100 * fraction:.{decimals}f}{sep}%"
 
 
 def fixed(x: float, decimals: int = 1) -> str:

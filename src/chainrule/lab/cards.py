@@ -33,6 +33,7 @@ from functools import lru_cache
 from html import escape
 
 from ..errors import InputError
+from ..numfmt import percent
 
 __all__ = ["Card", "deck", "SEED_CARDS", "op_cards", "CardStore", "StoreError", "default_db_path", "stats",
            "cards_print_html", "cards_page", "register", "RATINGS"]
@@ -344,7 +345,7 @@ def stats(store: CardStore, cards, now: datetime | None = None) -> dict:
 
 
 def _percent(x) -> str:
-    return "—" if x is None else f"{100 * x:.0f} %"
+    return "—" if x is None else percent(x, 0, sep=" ")
 
 
 def _stats_lines(s: dict) -> list[str]:
