@@ -235,3 +235,9 @@ def test_optimizer_repr_reads_like_pytorchs():
                                       "    momentum: 0.0\n    nesterov: False\n    weight_decay: 0.0\n)")
     assert repr(Adam([p])) == ("Adam (\nParameter Group 0\n    betas: (0.9, 0.999)\n    eps: 1e-08\n"
                                "    lr: 0.001\n    weight_decay: 0.0\n)")
+
+
+def test_nesterov_without_momentum_says_what_it_needs():
+    for bad in [dict(momentum=0.0), dict(momentum=0.9, dampening=0.1)]:
+        with pytest.raises(InputError, match=r"^nesterov momentum requires a momentum > 0 and zero dampening$"):
+            SGD([_one_param()], lr=0.1, nesterov=True, **bad)
