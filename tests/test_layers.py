@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("errors", "numfmt", "textfmt", "files", "display")),
     ("ops", ("ops",)),
     ("autodiff", ("autodiff",)),
-    ("Value/Tensor", ("scalar", "tensor", "functions")),
+    ("Value/Tensor", ("scalar", "tensor", "functions", "higher")),
     ("engine library", ("forward", "gradcheck", "optim", "nn")),
     ("trace", ("trace", "trace_checks", "anomaly")),
     ("explain", ("explain", "explain_tensor")),

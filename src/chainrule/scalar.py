@@ -172,12 +172,20 @@ class Value:
             record.append((self, g, locals_))
 
     # -- user API -----------------------------------------------------------
-    def backward(self, gradient: float = 1.0) -> None:
-        """Fill ``.grad`` of every node this value depends on (adds to existing grads)."""
+    def backward(self, gradient: float = 1.0, retain_graph=None, create_graph: bool = False) -> None:
+        """Fill ``.grad`` of every node this value depends on (adds to existing grads).
+
+        With ``create_graph=True`` each ``.grad`` is a Value built from engine ops
+        (:mod:`chainrule.higher`), so it can be differentiated again. ``retain_graph``
+        is accepted for PyTorch's sake (graphs are never freed).
+        """
         if not self.requires_grad:
             raise RuntimeError(
                 f"{self._label()} does not require grad: it was made from constants only "
                 "or inside no_grad(), so there is nothing to differentiate")
+        if create_graph:
+            from .higher import backward_with_graph
+            return backward_with_graph(self, gradient)
         if _enabled.anomaly:   # inside detect_anomaly(): record the sweep and check it
             return autodiff.anomaly_backward(self, float(gradient))
         autodiff.run_backward(self, float(gradient), autodiff.active_record())

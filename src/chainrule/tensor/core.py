@@ -213,11 +213,13 @@ class Tensor:
             record.append((self, g, sent))
 
     # -- user API: gradients ------------------------------------------------
-    def backward(self, gradient=None) -> None:
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
         """Fill ``.grad`` of every leaf this tensor depends on (adds to existing grads).
 
         A tensor with more than one element needs ``gradient`` (∂L/∂self, same
-        shape), exactly as in PyTorch.
+        shape), exactly as in PyTorch. With ``create_graph=True`` each ``.grad`` is a
+        Tensor built from engine ops (:mod:`chainrule.higher`), so it can be
+        differentiated again. ``retain_graph`` is accepted (graphs are never freed).
         """
         if not self.requires_grad:
             raise BackwardError(
@@ -236,6 +238,11 @@ class Tensor:
             if seed.shape != d.shape:
                 raise ShapeError(f"backward: gradient has shape {tuple(seed.shape)} but the tensor has "
                                  f"shape {tuple(d.shape)}; they must match")
+        if create_graph:
+            from ..higher import backward_with_graph
+            if isinstance(gradient, Tensor) and gradient.requires_grad:
+                seed = gradient
+            return backward_with_graph(self, seed)
         with sweep_lock, np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             self._gown = True           # seed is our own copy (under the lock: another sweep may pass here)
             if _state.anomaly:   # inside detect_anomaly(): record the sweep and check it
