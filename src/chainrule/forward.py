@@ -18,6 +18,7 @@ import numpy as np
 
 from .ops import OPS, Op
 from .scalar import MathError
+from .tensor import Tensor
 
 __all__ = ["Dual", "jvp", "derivative", "gradient_forward"]
 
@@ -116,7 +117,16 @@ for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "co
 
 
 def jvp(fn, primals, tangents):
-    """``(fn(*primals), J·tangents)`` in one forward pass."""
+    """``(fn(*primals), J·tangents)`` in one forward pass.
+
+    With Tensor primals, forward mode runs through the tensor ops (matmul, reductions, shapes,
+    indexing, ...): see :mod:`chainrule.forward_tensor`; the results are Tensors, as in
+    ``torch.func.jvp``.
+    """
+    primals = list(primals)
+    if any(isinstance(p, Tensor) for p in primals):
+        from .forward_tensor import jvp as tensor_jvp
+        return tensor_jvp(fn, primals, tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     out = fn(*[Dual(p, t) for p, t in zip(primals, tangents)])
