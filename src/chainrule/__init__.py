@@ -16,6 +16,7 @@ import importlib as _importlib
 from .anomaly import AnomalyError, detect_anomaly
 from .autodiff import enable_grad, is_grad_enabled, no_grad
 from .errors import GraphCutError
+from .functions import _HOOKS as _function_hooks
 from .functions import FUNCTIONS as _FUNCTIONS
 from .gradcheck import GradcheckResult, dot_product_test, gradcheck
 from .higher import GradError, grad, hvp
@@ -43,6 +44,21 @@ __all__ = ["Value", "Tensor", "MathError", "GraphCutError", "OPS", "no_grad", "e
            "is_grad_enabled", "zero_grad", "parameters_of", "Trace", "Tracer", "trace", "gradcheck",
            "dot_product_test", "GradcheckResult", "grad", "hvp", "GradError", "detect_anomaly", "AnomalyError", "StaleGraphError",
            "set_printoptions", "printoptions", "__version__", *_FUNCTIONS]
+
+
+def _export(name, fn):
+    """chainrule.<name> for a row registered after import (ops.register), or taken away (fn None)."""
+    if fn is None:
+        globals().pop(name, None)
+        if name in __all__:
+            __all__.remove(name)
+    else:
+        globals()[name] = fn
+        if name not in __all__:
+            __all__.append(name)
+
+
+_function_hooks.append(_export)
 
 
 def __getattr__(name: str):

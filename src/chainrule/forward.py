@@ -16,7 +16,7 @@ from numbers import Real
 
 import numpy as np
 
-from .ops import OPS, Op
+from .ops import Op, attributes, install, keyword_method, on_register, uninstall, variant
 from .scalar import MathError
 from .tensor import Tensor
 
@@ -80,40 +80,40 @@ class Dual:
     def __repr__(self):
         return f"Dual(value={self.value!r}, tangent={self.tangent!r})"
 
-    def __add__(self, o): return _apply(OPS["add"], self, _lift(o))
-    def __radd__(self, o): return _apply(OPS["add"], _lift(o), self)
-    def __sub__(self, o): return _apply(OPS["sub"], self, _lift(o))
-    def __rsub__(self, o): return _apply(OPS["sub"], _lift(o), self)
-    def __mul__(self, o): return _apply(OPS["mul"], self, _lift(o))
-    def __rmul__(self, o): return _apply(OPS["mul"], _lift(o), self)
-    def __truediv__(self, o): return _apply(OPS["div"], self, _lift(o))
-    def __rtruediv__(self, o): return _apply(OPS["div"], _lift(o), self)
-    def __neg__(self): return _apply(OPS["neg"], self, None)
-    def __abs__(self): return _apply(OPS["abs"], self, None)
-
-    def __pow__(self, o):
-        if isinstance(o, Dual):
-            return _apply(OPS["pow"], self, o)
-        _lift(o)
-        return _apply(OPS["powc"], self, None, float(o))
-
-    def __rpow__(self, o): return _apply(OPS["pow"], _lift(o), self)
-    def maximum(self, o): return _apply(OPS["maximum"], self, _lift(o))
-    def minimum(self, o): return _apply(OPS["minimum"], self, _lift(o))
-    def leaky_relu(self, negative_slope=0.01): return _apply(OPS["leaky_relu"], self, None, float(negative_slope))
+    # operators and methods: one set per op row, installed below
 
 
-def _unary(name):
-    op = OPS[name]
+def _methods(op: Op) -> dict:
+    """name -> function for row ``op`` on Dual, as on Value (see scalar._methods)."""
+    var = variant(op)
+    if op.arity == 2 and var is None:
+        def forward():
+            def fn(self, o):
+                return _apply(op, self, _lift(o))
+            return fn
+    elif op.arity == 2:     # d ** y: the row for a Dual exponent, its constant variant for a number
+        def forward():
+            def fn(self, o):
+                if isinstance(o, Dual):
+                    return _apply(op, self, o)
+                _lift(o)
+                return _apply(var, self, None, float(o))
+            return fn
+    elif op.param:
+        def forward():
+            return keyword_method(op, lambda self, k: _apply(op, self, None, k))
+    else:
+        def forward():
+            def fn(self):
+                return _apply(op, self, None)
+            return fn
 
-    def method(self):
-        return _apply(op, self, None)
-    method.__name__ = name
-    return method
+    def reflected(self, o):
+        return _apply(op, _lift(o), self)
+    return attributes(op, forward, reflected)
 
 
-for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "square"):
-    setattr(Dual, _name, _unary(_name))
+on_register(lambda op: install(Dual, op, _methods(op)), lambda op: uninstall(Dual, op))
 
 
 def jvp(fn, primals, tangents):

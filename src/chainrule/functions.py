@@ -23,15 +23,10 @@ from __future__ import annotations
 import operator
 from numbers import Real
 
-from .ops import OPS
+from .ops import on_register
 from .scalar import Value, _const
 
 __all__: list[str] = []
-
-# Rows written as Python operators: the name the function gets and the operator it applies.
-_OPERATORS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-              "neg": operator.neg, "pow": operator.pow, "abs": operator.abs}
-
 
 def _is_number(x) -> bool:
     return isinstance(x, Real) and not isinstance(x, bool)
@@ -58,7 +53,9 @@ def _operands(name: str, args: tuple):
 
 
 def _make_function(name: str, op):
-    apply = _OPERATORS.get(name)
+    # a row written as a Python operator applies it (chainrule.div is /); else it calls the row's method
+    apply = getattr(operator, op.operator) if op.operator else None
+    method = op.method
     arity = op.arity
 
     def fn(input, *args):  # noqa: A002 (PyTorch's name)
@@ -67,7 +64,7 @@ def _make_function(name: str, op):
         if apply is not None:
             out = apply(*operands, *params)
         else:
-            out = getattr(operands[0], name)(*operands[1:], *params)
+            out = getattr(operands[0], method)(*operands[1:], *params)
         return out.data if numbers else out
 
     fn.__name__ = fn.__qualname__ = name
@@ -78,15 +75,27 @@ def _make_function(name: str, op):
     return fn
 
 
-def _generate() -> dict:
-    out = {}
-    for op in OPS.values():
-        if op.variant_of:
-            continue
-        out[op.name] = _make_function(op.name, op)
-    return out
+FUNCTIONS: dict = {}     # name -> function, one per row a user can name (rebuilt as rows are registered)
+_HOOKS: list = []        # the chainrule package's namespace follows FUNCTIONS (chainrule/__init__.py)
 
 
-FUNCTIONS = _generate()
-globals().update(FUNCTIONS)
-__all__ += list(FUNCTIONS)
+def _install(op) -> None:
+    if op.variant_of or not (op.operator or op.method):
+        return
+    if op.name in globals() and op.name not in FUNCTIONS:
+        raise ValueError(f"chainrule.functions already has {op.name!r}: row {op.name!r} cannot take it")
+    FUNCTIONS[op.name] = globals()[op.name] = _make_function(op.name, op)
+    __all__.append(op.name)
+    for hook in _HOOKS:
+        hook(op.name, FUNCTIONS[op.name])
+
+
+def _uninstall(op) -> None:
+    if op.name in FUNCTIONS:
+        del FUNCTIONS[op.name], globals()[op.name]
+        __all__.remove(op.name)
+        for hook in _HOOKS:
+            hook(op.name, None)
+
+
+on_register(_install, _uninstall)

@@ -36,8 +36,8 @@ from typing import Mapping
 
 from .autodiff import enable_grad
 from .errors import InputError, ProgramError
+from . import ops
 from .numfmt import fmt
-from .ops import FUNCTIONS
 from .scalar import MathError, Value
 
 __all__ = ["parse", "evaluate", "parse_number", "plain_name", "Program", "Statement", "Run", "StepResult", "gradient_step",
@@ -52,19 +52,54 @@ MAX_CHAIN = 2_500         # operations in a row in one statement, e.g. the + of 
                           # AST constructor stops near 3,000 levels, less the caller's stack)
 MAX_NODES = 100_000       # Values built by one run
 
-# function name in a program -> (op-table row, number of Value arguments)
-_UNARY = ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "square")
-_ALIASES = {"max": "maximum", "min": "minimum"}
-_ARITY = {**{f: (1, 1) for f in _UNARY}, "leaky_relu": (1, 2),
-          "maximum": (2, 2), "minimum": (2, 2), "max": (2, 2), "min": (2, 2), "pow": (2, 2)}
-_USAGE = {"leaky_relu": "leaky_relu(x, slope)", "maximum": "maximum(a, b)", "minimum": "minimum(a, b)",
-          "max": "max(a, b)", "min": "min(a, b)", "pow": "pow(x, y)"}
-assert set(_ARITY) == set(FUNCTIONS)
-
+# The functions a program may call: the op table's rows marked ``lang`` (and their aliases), kept up
+# to date by ops.on_register. name in a program -> its row; (fewest, most) arguments; how to call it.
+_FN: dict = {}
+_ARITY: dict[str, tuple[int, int]] = {}
+_USAGE: dict[str, str] = {}
+_NAMED: dict[str, str] = {}     # the notation's own function names: σ → sigmoid, ln → log, √ → sqrt
+_PREFIX: set[str] = set()       # names applied to what follows without brackets: σ z, ln x, tanh²(x)
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
-ALLOWED = ("a program may use numbers, names, `name = expression` (one per line or separated by ;), "
-           "+ - * / ** (also − · × ^ x²), unary minus, parentheses, |x|, √x and the functions "
-           + ", ".join(FUNCTIONS))
+FUNCTIONS: tuple[str, ...] = ()
+ALLOWED = ""
+
+
+def _functions_changed() -> None:
+    global FUNCTIONS, ALLOWED
+    FUNCTIONS = ops.FUNCTIONS
+    ALLOWED = ("a program may use numbers, names, `name = expression` (one per line or separated by ;), "
+               "+ - * / ** (also − · × ^ x²), unary minus, parentheses, |x|, √x and the functions "
+               + ", ".join(FUNCTIONS))
+
+
+def _install(op) -> None:
+    if not op.lang:
+        return
+    most = op.arity + (1 if op.param else 0)       # leaky_relu(x) or leaky_relu(x, 0.2)
+    arity = (most - (op.param is not None and op.default is not None), most)
+    for name in (op.name,) + op.aliases:
+        _FN[name], _ARITY[name], _USAGE[name] = op, arity, op.usage(name)
+    if op.arity == 1 and not op.param:
+        _PREFIX.add(op.name)
+    if op.symbol:
+        _NAMED[op.symbol] = op.name
+        if op.symbol.isidentifier():               # σ z, ln x (√ is a token of its own)
+            _PREFIX.add(op.symbol)
+    _functions_changed()
+
+
+def _uninstall(op) -> None:
+    if not op.lang:
+        return
+    for name in (op.name,) + op.aliases:
+        del _FN[name], _ARITY[name], _USAGE[name]
+    _NAMED.pop(op.symbol, None)
+    _PREFIX.discard(op.name)
+    _PREFIX.discard(op.symbol)
+    _functions_changed()
+
+
+ops.on_register(_install, _uninstall)
 
 # Names chainrule prints in explanations that are not functions of a program
 _SHOWN_ONLY = {
@@ -456,8 +491,11 @@ class _Checker:
         for a in node.args:
             if isinstance(a, ast.Starred):
                 _refuse(a, self.where)
-        if name == "leaky_relu" and len(node.args) == 2 and _number(node.args[1]) is None:
-            raise ProgramError("the slope of leaky_relu must be a plain number, e.g. leaky_relu(x, 0.01)",
+        op = _FN[name]
+        if op.param and len(node.args) == 2 and _number(node.args[1]) is None:
+            word = op.args[-1] if op.args else "constant"
+            eg = op.usage(name).replace(word, f"{op.default:g}") if op.default is not None else op.usage(name)
+            raise ProgramError(f"the {word} of {name} must be a plain number, e.g. {eg}",
                                *self.where(node.args[1]))
         for a in node.args:
             self.visit(a)
@@ -674,7 +712,7 @@ def _starts_operand(t: _Tok) -> bool:
 class _Rewriter:
     """Rewrites tokens in place (their ``py`` text) from the printed notation to Python's."""
 
-    _PREFIX = frozenset(_UNARY) | {"σ", "ln"}
+    _PREFIX = _PREFIX
 
     def __init__(self, toks: list[_Tok]):
         self.toks = toks
@@ -1107,14 +1145,15 @@ class _Builder:
                 acc = self.op(_BINARY[type(link.op)], link, acc, self.expr(link.right))
             return acc
         assert isinstance(node, ast.Call)  # the checker allowed nothing else
-        name = _ALIASES.get(node.func.id, node.func.id)
-        if name == "pow":
+        op = _FN[node.func.id]
+        if ops.variant(op) is not None:           # pow(x, 2) is x ** 2: a plain number takes the variant row
             return self.power(node, *node.args)
-        if name == "leaky_relu":
-            slope = _number(node.args[1]) if len(node.args) == 2 else 0.01
-            return self.op(lambda a: a.leaky_relu(slope), node, self.expr(node.args[0]))
+        method = op.method
+        if op.param:                              # leaky_relu(x, 0.2): the row's constant, a plain number
+            k = _number(node.args[1]) if len(node.args) == 2 else op.default
+            return self.op(lambda a: getattr(a, method)(k), node, self.expr(node.args[0]))
         args = [self.expr(a) for a in node.args]
-        return self.op(lambda *vs: getattr(vs[0], name)(*vs[1:]), node, *args)
+        return self.op(lambda *vs: getattr(vs[0], method)(*vs[1:]), node, *args)
 
     def power(self, node, base, exponent) -> Value:
         b = self.expr(base)

@@ -24,16 +24,20 @@ Conventions at kinks follow PyTorch and are tested:
 """
 from __future__ import annotations
 
+import inspect
+import json
 import math
 import re
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Callable
 
 import numpy as np
 
+from .errors import InputError
 from .numfmt import fmt
 
-__all__ = ["Op", "OPS", "get", "FUNCTIONS", "js_runtime"]
+__all__ = ["Op", "OPS", "get", "FUNCTIONS", "js_runtime", "row", "register", "unregister", "on_register"]
 
 
 # --------------------------------------------------------------------------
@@ -71,6 +75,7 @@ NUMPY_FUNCS = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh,
     "sin": np.sin, "cos": np.cos, "abs": np.abs, "sigmoid": _np_sigmoid,
     "where": np.where, "sign": np.sign, "pow": np.power, "nan": np.nan, "inf": np.inf,
+    "maximum": np.maximum,
 }
 JS_FUNCS = {  # name in expressions -> JS spelling
     "exp": "Math.exp", "log": "Math.log", "sqrt": "Math.sqrt", "tanh": "Math.tanh",
@@ -95,6 +100,21 @@ class Op:
     note: str = ""                  # convention at kinks, for the docs
     singular: tuple[str, ...] = ()  # per input: why its local derivative can be inf or nan (formula text)
     variant_of: str = ""            # a row reached through another one (powc through pow), not by name
+    # -- where the row shows up (see README, "A new op"): every engine and view loops over these --
+    method: str = ""                # method on Value, Tensor and Dual, and the function in chainrule.tensor
+    operator: str = ""              # Python operator stem (operator module name): "add" makes __add__ and
+                                    # __radd__, "neg" makes __neg__; chainrule.<name> applies it
+    lang: bool = False              # a program may call it by name (lang.py), and the README lists it
+    aliases: tuple[str, ...] = ()   # more names a program may call it by ("max" for maximum)
+    args: tuple[str, ...] = ()      # the arguments as a program's error messages name them: ("x", "slope");
+                                    # default (x) or (a, b)
+    symbol: str = ""                # another name the printed notation uses for it (σ, √, ln), read back
+    keyword: str = ""               # the Python keyword of the constant k in a method call (negative_slope)
+    default: float | None = None    # k when a call leaves it out (None: k must be given)
+    linear: bool = False            # the output is a linear function of the inputs (constant local derivatives)
+    forms: tuple = ()               # per input (in words, as a formula of δ) for tensor explanations;
+                                    # default "multiply by (<text>) elementwise"
+    fast: str = ""                  # a faster NumPy spelling of ``forward`` for arrays (same numbers, tested)
     # compiled forms, filled in by __post_init__
     f: Callable = field(init=False, repr=False, compare=False)
     d: tuple = field(init=False, repr=False, compare=False)
@@ -108,6 +128,17 @@ class Op:
         set_(self, "d", tuple(_compile(g, "x, y, k, out", SCALAR_FUNCS) for g in self.grads))
         set_(self, "np_f", _compile(self.forward, "x, y, k", NUMPY_FUNCS))
         set_(self, "np_d", tuple(_compile(g, "x, y, k, out", NUMPY_FUNCS) for g in self.grads))
+        assert not self.forms or len(self.forms) == self.arity, self.name
+
+    @property
+    def called(self) -> str:
+        """The name a program or a user writes for this row: ``pow`` for ``powc``."""
+        return self.variant_of or self.name
+
+    def usage(self, name: str = "") -> str:
+        """How a program calls it: ``exp(x)``, ``max(a, b)``, ``leaky_relu(x, slope)``."""
+        args = self.args or (("x",) if self.arity == 1 else ("a", "b"))
+        return f"{name or self.name}({', '.join(args)})"
 
     # -- evaluation helpers --------------------------------------------------
     def local_grads_ieee(self, x, y, k, out) -> tuple[float, ...]:
@@ -147,7 +178,8 @@ class Op:
         """This op as a JS object literal: ``{arity, f, d: [...]}``."""
         f = _to_js(self.forward)
         ds = ", ".join(f"(x, y, k, out) => {_to_js(g)}" for g in self.grads)
-        return f"{{arity: {self.arity}, param: {'true' if self.param else 'false'}, f: (x, y, k) => {f}, d: [{ds}]}}"
+        return (f"{{arity: {self.arity}, param: {'true' if self.param else 'false'}, called: {json.dumps(self.called)}, "
+                f"f: (x, y, k) => {f}, d: [{ds}]}}")
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
@@ -182,22 +214,83 @@ def _to_js(expr: str) -> str:
     return _JS_NAME.sub(lambda m: JS_FUNCS[m.group(1)], expr).replace("True", "true")
 
 
-def _row(name, arity, forward, grads, text, latex, show, **kw) -> Op:
+def row(name, arity, forward, grads, text, latex, show, **kw) -> Op:
+    """An :class:`Op`; a single derivative, formula or form may be given without its tuple."""
     as_t = lambda v: v if isinstance(v, tuple) else (v,)  # noqa: E731
+    if "forms" in kw and kw["forms"] and isinstance(kw["forms"][0], str):
+        kw["forms"] = (kw["forms"],)
     return Op(name, arity, forward, as_t(grads), as_t(text), as_t(latex), show, **kw)
 
 
+_row = row
+_PASS = ("pass δ through (summed over broadcast dims)", "δ")
+
 # --------------------------------------------------------------------------
-# The table.  name, arity, forward, local derivative(s), Unicode, LaTeX, display
+# The table.  name, arity, forward, local derivative(s), Unicode, LaTeX, display, then where it shows up.
+# The order is the order of the language's function list (error messages, the README).
 # --------------------------------------------------------------------------
 _ROWS = [
-    _row("add", 2, "x + y", ("1.0", "1.0"), ("1", "1"), ("1", "1"), "{x} + {y}"),
-    _row("sub", 2, "x - y", ("1.0", "-1.0"), ("1", "−1"), ("1", "-1"), "{x} − {y}"),
-    _row("mul", 2, "x * y", ("y", "x"), ("{y}", "{x}"), ("{y}", "{x}"), "{x} · {y}"),
+    _row("add", 2, "x + y", ("1.0", "1.0"), ("1", "1"), ("1", "1"), "{x} + {y}",
+         operator="add", linear=True, forms=(_PASS, _PASS)),
+    _row("sub", 2, "x - y", ("1.0", "-1.0"), ("1", "−1"), ("1", "-1"), "{x} − {y}",
+         operator="sub", linear=True, forms=(_PASS, ("negate δ (summed over broadcast dims)", "−δ"))),
+    _row("mul", 2, "x * y", ("y", "x"), ("{y}", "{x}"), ("{y}", "{x}"), "{x} · {y}", operator="mul",
+         forms=(("multiply by {y} elementwise", "δ ⊙ {y}"), ("multiply by {x} elementwise", "δ ⊙ {x}"))),
     _row("div", 2, "x / y", ("1.0 / y", "-x / (y * y)"),
          ("1/{y}", "−{x}/{y}²"), (r"\frac{{1}}{{{y}}}", r"-\frac{{{x}}}{{{y}^2}}"),
-         "{x} / {y}", domain="the divisor must not be 0"),
-    _row("neg", 1, "-x", "-1.0", "−1", "-1", "−{x}"),
+         "{x} / {y}", domain="the divisor must not be 0", operator="truediv",
+         forms=(("divide by {y} elementwise", "δ ⊘ {y}"),
+                ("multiply by −{x}/{y}² elementwise", "−δ ⊙ {x}/{y}²"))),
+    _row("neg", 1, "-x", "-1.0", "−1", "-1", "−{x}", operator="neg", method="neg", linear=True,
+         forms=("negate δ", "−δ")),
+    _row("exp", 1, "exp(x)", "out", "exp({x})", r"e^{{{x}}}", "exp({x})",
+         domain="exp overflows above about 709.78", method="exp", lang=True,
+         forms=("multiply by exp({x}) elementwise", "δ ⊙ exp({x})")),
+    _row("log", 1, "log(x)", "1.0 / x", "1/{x}", r"\frac{{1}}{{{x}}}", "log({x})",
+         domain="log needs a positive input", method="log", lang=True, symbol="ln",
+         forms=("divide by {x} elementwise", "δ ⊘ {x}")),
+    _row("sqrt", 1, "sqrt(x)", "0.5 / out", "1/(2·√{x})", r"\frac{{1}}{{2\sqrt{{{x}}}}}", "√{x}",
+         domain="sqrt needs a non-negative input", note="sqrt'(0) = inf",
+         singular=("√{x} has an infinite slope at {x} = 0",), method="sqrt", lang=True, symbol="√",
+         forms=("multiply by 1/(2·√{x}) elementwise", "δ ⊘ 2√{x}")),
+    _row("tanh", 1, "tanh(x)", "1.0 - out * out", "1 − tanh²({x})", r"1-\tanh^2({x})", "tanh({x})",
+         method="tanh", lang=True, forms=("1 − tanh²({x}) elementwise", "δ ⊙ (1 − tanh²({x}))")),
+    _row("sigmoid", 1, "sigmoid(x)", "out * (1.0 - out)", "σ({x})·(1−σ({x}))",
+         r"\sigma({x})\,(1-\sigma({x}))", "σ({x})", method="sigmoid", lang=True, symbol="σ",
+         forms=("σ({x})(1−σ({x})) elementwise", "δ ⊙ σ′({x})")),
+    _row("relu", 1, "where(x > 0, x, 0.0)", "where(x > 0, 1.0, 0.0)",
+         "1 if {x} > 0 else 0", r"\mathbb{{1}}[{x} > 0]", "relu({x})", note="relu'(0) = 0",
+         method="relu", lang=True, fast="maximum(x, 0.0)", forms=("mask by {x} > 0", "δ ⊙ 1[{x} > 0]")),
+    _row("leaky_relu", 1, "where(x > 0, x, k * x)", "where(x > 0, 1.0, k)",
+         "1 if {x} > 0 else {k}", r"\mathbb{{1}}[{x} > 0] + {k}\,\mathbb{{1}}[{x} \le 0]",
+         "leaky_relu({x}, {k})", param="k", note="leaky_relu'(0) = slope",
+         method="leaky_relu", lang=True, args=("x", "slope"), keyword="negative_slope", default=0.01,
+         forms=("mask by {x} > 0 (slope {k} elsewhere)", "δ ⊙ leaky′({x})")),
+    _row("abs", 1, "abs(x)", "sign(x)", "sign({x})", r"\operatorname{{sign}}({x})", "|{x}|",
+         note="abs'(0) = 0", method="abs", operator="abs", lang=True,
+         forms=("multiply by sign({x})", "δ ⊙ sign({x})")),
+    _row("sin", 1, "sin(x)", "cos(x)", "cos({x})", r"\cos {x}", "sin({x})", method="sin", lang=True,
+         forms=("multiply by cos({x}) elementwise", "δ ⊙ cos({x})")),
+    _row("cos", 1, "cos(x)", "-sin(x)", "−sin({x})", r"-\sin {x}", "cos({x})", method="cos", lang=True,
+         forms=("multiply by −sin({x}) elementwise", "−δ ⊙ sin({x})")),
+    _row("square", 1, "x * x", "2.0 * x", "2·{x}", r"2{x}", "{x}²", method="square", lang=True,
+         forms=("multiply by 2·{x} elementwise", "δ ⊙ 2{x}")),
+    _row("maximum", 2, "where(x >= y, x, y)",
+         ("where(x > y, 1.0, where(x == y, 0.5, 0.0))", "where(y > x, 1.0, where(x == y, 0.5, 0.0))"),
+         ("1 if {x} > {y} (½ if equal) else 0", "1 if {y} > {x} (½ if equal) else 0"),
+         (r"\mathbb{{1}}[{x} > {y}]", r"\mathbb{{1}}[{y} > {x}]"),
+         "max({x}, {y})", note="ties split the gradient ½ / ½, as in PyTorch",
+         method="maximum", lang=True, aliases=("max",),
+         forms=(("mask by {x} > {y} (½ on ties)", "δ ⊙ 1[{x} > {y}]"),
+                ("mask by {y} > {x} (½ on ties)", "δ ⊙ 1[{y} > {x}]"))),
+    _row("minimum", 2, "where(x <= y, x, y)",
+         ("where(x < y, 1.0, where(x == y, 0.5, 0.0))", "where(y < x, 1.0, where(x == y, 0.5, 0.0))"),
+         ("1 if {x} < {y} (½ if equal) else 0", "1 if {y} < {x} (½ if equal) else 0"),
+         (r"\mathbb{{1}}[{x} < {y}]", r"\mathbb{{1}}[{y} < {x}]"),
+         "min({x}, {y})", note="ties split the gradient ½ / ½, as in PyTorch",
+         method="minimum", lang=True, aliases=("min",),
+         forms=(("mask by {x} < {y} (½ on ties)", "δ ⊙ 1[{x} < {y}]"),
+                ("mask by {y} < {x} (½ on ties)", "δ ⊙ 1[{y} < {x}]"))),
     _row("pow", 2, "pow(x, y)",
          ("where(y == 0, 0.0, y * pow(x, y - 1.0))",
           "where(x > 0, out * log(where(x > 0, x, 1.0)), where(x == 0, where(y >= 0, 0.0, -inf), nan))"),
@@ -208,50 +301,34 @@ _ROWS = [
               "(xʸ·ln x with 0^y = inf there), and NaN for x < 0: PyTorch's values",
          singular=("{x}^{y} has an infinite slope in {x} at {x} = 0 when {y} < 1",
                    "{x}^{y} with a negative base has no real derivative in {y} (and at {x} = 0 with "
-                   "{y} < 0 an infinite one)")),
+                   "{y} < 0 an infinite one)"),
+         method="pow", operator="pow", lang=True, args=("x", "y"),
+         forms=(("multiply by {y}·{x}^({y}−1) elementwise", "δ ⊙ {y}·{x}^({y}−1)"),
+                ("multiply by {x}^{y}·ln {x} elementwise", "δ ⊙ {x}^{y}·ln {x}"))),
     _row("powc", 1, "pow(x, k)", "where(k == 0, 0.0, k * pow(x, k - 1.0))",
          "{k}·{x}^({k}−1)", r"{k}\,{x}^{{{k}-1}}", "{x}^{k}", param="k", variant_of="pow",
          domain="a negative base needs a whole-number exponent, and 0 a non-negative one",
-         singular=("{x}^{k} has an infinite slope at {x} = 0 (the exponent {k} is below 1)",)),
-    _row("square", 1, "x * x", "2.0 * x", "2·{x}", r"2{x}", "{x}²"),
-    _row("sqrt", 1, "sqrt(x)", "0.5 / out", "1/(2·√{x})", r"\frac{{1}}{{2\sqrt{{{x}}}}}", "√{x}",
-         domain="sqrt needs a non-negative input", note="sqrt'(0) = inf",
-         singular=("√{x} has an infinite slope at {x} = 0",)),
-    _row("exp", 1, "exp(x)", "out", "exp({x})", r"e^{{{x}}}", "exp({x})",
-         domain="exp overflows above about 709.78"),
-    _row("log", 1, "log(x)", "1.0 / x", "1/{x}", r"\frac{{1}}{{{x}}}", "log({x})",
-         domain="log needs a positive input"),
-    _row("tanh", 1, "tanh(x)", "1.0 - out * out", "1 − tanh²({x})", r"1-\tanh^2({x})", "tanh({x})"),
-    _row("sigmoid", 1, "sigmoid(x)", "out * (1.0 - out)", "σ({x})·(1−σ({x}))",
-         r"\sigma({x})\,(1-\sigma({x}))", "σ({x})"),
-    _row("relu", 1, "where(x > 0, x, 0.0)", "where(x > 0, 1.0, 0.0)",
-         "1 if {x} > 0 else 0", r"\mathbb{{1}}[{x} > 0]", "relu({x})", note="relu'(0) = 0"),
-    _row("leaky_relu", 1, "where(x > 0, x, k * x)", "where(x > 0, 1.0, k)",
-         "1 if {x} > 0 else {k}", r"\mathbb{{1}}[{x} > 0] + {k}\,\mathbb{{1}}[{x} \le 0]",
-         "leaky_relu({x}, {k})", param="k", note="leaky_relu'(0) = slope"),
-    _row("abs", 1, "abs(x)", "sign(x)", "sign({x})", r"\operatorname{{sign}}({x})", "|{x}|",
-         note="abs'(0) = 0"),
-    _row("sin", 1, "sin(x)", "cos(x)", "cos({x})", r"\cos {x}", "sin({x})"),
-    _row("cos", 1, "cos(x)", "-sin(x)", "−sin({x})", r"-\sin {x}", "cos({x})"),
-    _row("maximum", 2, "where(x >= y, x, y)",
-         ("where(x > y, 1.0, where(x == y, 0.5, 0.0))", "where(y > x, 1.0, where(x == y, 0.5, 0.0))"),
-         ("1 if {x} > {y} (½ if equal) else 0", "1 if {y} > {x} (½ if equal) else 0"),
-         (r"\mathbb{{1}}[{x} > {y}]", r"\mathbb{{1}}[{y} > {x}]"),
-         "max({x}, {y})", note="ties split the gradient ½ / ½, as in PyTorch"),
-    _row("minimum", 2, "where(x <= y, x, y)",
-         ("where(x < y, 1.0, where(x == y, 0.5, 0.0))", "where(y < x, 1.0, where(x == y, 0.5, 0.0))"),
-         ("1 if {x} < {y} (½ if equal) else 0", "1 if {y} < {x} (½ if equal) else 0"),
-         (r"\mathbb{{1}}[{x} < {y}]", r"\mathbb{{1}}[{y} < {x}]"),
-         "min({x}, {y})", note="ties split the gradient ½ / ½, as in PyTorch"),
+         singular=("{x}^{k} has an infinite slope at {x} = 0 (the exponent {k} is below 1)",),
+         forms=("multiply by {k}·{x}^({k}−1) elementwise", "δ ⊙ {k}·{x}^({k}−1)")),
 ]
 
 OPS: dict[str, Op] = {op.name: op for op in _ROWS}
 
-# Functions a program (lang.py) or a user may call by name, mapped to op rows.
-# ``pow`` and ``leaky_relu`` pick their constant-parameter variant when the
-# second argument is a plain number.
-FUNCTIONS = ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu", "abs",
-             "sin", "cos", "square", "maximum", "minimum", "pow", "max", "min")
+
+def _functions() -> tuple[str, ...]:
+    names = [op.name for op in OPS.values() if op.lang and not op.variant_of]
+    return tuple(names + [a for op in OPS.values() if op.lang for a in op.aliases])
+
+
+# Functions a program (lang.py) or a user may call by name: the rows marked ``lang``, then their
+# aliases (``max``, ``min``). ``pow`` and ``leaky_relu`` pick their constant-parameter variant when
+# the second argument is a plain number. Rebuilt by :func:`register`.
+FUNCTIONS = _functions()
+
+
+def variant(op: Op) -> Op | None:
+    """The constant-parameter row reached through ``op`` (``powc`` for ``pow``), if any."""
+    return next((v for v in OPS.values() if v.variant_of == op.name), None)
 
 
 def get(name: str) -> Op:
@@ -271,6 +348,137 @@ def js_runtime() -> str:
         "};\n"
         f"const OPS = {{\n{rows}\n}};\n"
     )
+
+
+# --------------------------------------------------------------------------
+# Registration: the engines install every row, and every row registered later
+# --------------------------------------------------------------------------
+# Value, Tensor, forward mode, chainrule.<name>, chainrule.tensor.<name> and the language each
+# call :func:`on_register` once, at import, with a function that installs one row (methods,
+# operators, module functions, callable names) and one that takes it away again. Modules
+# imported later (forward mode and the language load lazily) install the rows registered before.
+
+_INSTALLERS: list[tuple[Callable, Callable]] = []
+
+
+def on_register(install: Callable[[Op], None], uninstall: Callable[[Op], None]) -> None:
+    """Run ``install(row)`` for every row now and for each row :func:`register` adds later;
+    ``uninstall(row)`` when :func:`unregister` takes it away."""
+    _INSTALLERS.append((install, uninstall))
+    for op in list(OPS.values()):
+        install(op)
+
+
+def register(op: Op) -> Op:
+    """Add an elementwise row to the table and install it everywhere (methods on Value, Tensor and
+    Dual, ``chainrule.<name>``, ``chainrule.tensor.<name>``, the language if ``lang``; the JS
+    runtime and the explainers read the table directly). Returns the row."""
+    if not isinstance(op, Op):
+        raise TypeError(f"register() takes an ops.Op row, got {type(op).__name__}")
+    if op.name in OPS or op.name in TENSOR_OPS:
+        raise ValueError(f"an op named {op.name!r} is already in the table")
+    global FUNCTIONS
+    OPS[op.name] = op
+    FUNCTIONS = _functions()
+    done = []
+    try:
+        for install, uninstall in list(_INSTALLERS):
+            install(op)
+            done.append(uninstall)
+    except BaseException:
+        for uninstall in reversed(done):
+            uninstall(op)
+        del OPS[op.name]
+        FUNCTIONS = _functions()
+        raise
+    return op
+
+
+def param_value(op: Op, k) -> float:
+    """The constant ``k`` of a method call (``leaky_relu(x, 0.2)``) as a float, or a one-line error."""
+    if isinstance(k, bool) or not isinstance(k, Real) or not math.isfinite(k):
+        raise InputError(f"{op.name}: {op.keyword or op.param} must be a finite number, got {k}")
+    return float(k)
+
+
+def param_binder(op: Op) -> Callable:
+    """``bind(args, kwargs) -> k`` for a method taking the row's constant (``negative_slope=0.01``),
+    with Python's own errors for a wrong call; the method gets this as its ``__signature__`` too."""
+    P = inspect.Parameter
+    default = P.empty if op.default is None else op.default
+    sig = inspect.Signature([P("self", P.POSITIONAL_OR_KEYWORD),
+                             P(op.keyword or "k", P.POSITIONAL_OR_KEYWORD, default=default)])
+
+    def bind(self, args, kwargs):
+        if not kwargs and len(args) == 1:
+            return param_value(op, args[0])
+        if not kwargs and not args and op.default is not None:
+            return float(op.default)
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        return param_value(op, bound.arguments[op.keyword or "k"])
+    bind.signature = sig
+    return bind
+
+
+def attributes(op: Op, forward: Callable, reflected: Callable, doc: str = "") -> dict:
+    """name -> function for row ``op`` on an engine class: its operator (``__add__`` and the reflected
+    ``__radd__``) and its method, each a fresh function from ``forward()``."""
+    out = {}
+    if op.operator:
+        out[f"__{op.operator}__"] = forward()
+        if op.arity == 2:
+            out[f"__r{op.operator}__"] = reflected
+    if op.method:
+        out[op.method] = forward()
+    for name, fn in out.items():
+        fn.__name__ = name
+        if doc:
+            fn.__doc__ = doc
+    return out
+
+
+def keyword_method(op: Op, call: Callable) -> Callable:
+    """A method ``(self, <keyword>=<default>)`` that checks the row's constant and runs ``call(self, k)``."""
+    bind = param_binder(op)
+
+    def fn(self, *args, **kwargs):
+        return call(self, bind(self, args, kwargs))
+    fn.__signature__ = bind.signature
+    return fn
+
+
+def install(cls, op: Op, attrs: dict) -> None:
+    """Set ``attrs`` (name -> function) on ``cls`` for row ``op``; a name the class has already is refused."""
+    taken = [name for name in attrs if name in cls.__dict__]
+    if taken:
+        raise ValueError(f"{cls.__name__} already has {', '.join(taken)}: row {op.name!r} cannot take it")
+    for name, fn in attrs.items():
+        fn.__qualname__ = f"{cls.__name__}.{name}"
+        setattr(cls, name, fn)
+    _INSTALLED.setdefault((cls, op.name), []).extend(attrs)
+
+
+def uninstall(cls, op: Op) -> None:
+    """Remove what :func:`install` set on ``cls`` for ``op``."""
+    for name in _INSTALLED.pop((cls, op.name), ()):
+        delattr(cls, name)
+
+
+_INSTALLED: dict = {}
+
+
+def unregister(name: str) -> Op:
+    """Take a row added by :func:`register` out of the table and out of everything it was installed in."""
+    global FUNCTIONS
+    op = get(name)
+    if any(op is r for r in _ROWS):
+        raise ValueError(f"{name!r} is one of chainrule's own rows; only registered rows can be removed")
+    del OPS[name]
+    FUNCTIONS = _functions()
+    for _, uninstall in reversed(_INSTALLERS):
+        uninstall(op)
+    return op
 
 
 # ==========================================================================
@@ -324,44 +532,12 @@ class TensorOp:
         return self.delta[min(i, len(self.delta) - 1)].format_map(_Names(names))
 
 
-# Jacobian forms of the elementwise rows above, for tensor explanations (text
-# only: the derivatives themselves are the rows' ``grads``).  name -> per input
-# (in words, as a formula of δ).  "⊙" is the elementwise product.
-ELEMENTWISE_FORMS: dict[str, tuple[tuple[str, str], ...]] = {
-    "add": (("pass δ through (summed over broadcast dims)", "δ"),) * 2,
-    "sub": (("pass δ through (summed over broadcast dims)", "δ"),
-            ("negate δ (summed over broadcast dims)", "−δ")),
-    "mul": (("multiply by {y} elementwise", "δ ⊙ {y}"), ("multiply by {x} elementwise", "δ ⊙ {x}")),
-    "div": (("divide by {y} elementwise", "δ ⊘ {y}"),
-            ("multiply by −{x}/{y}² elementwise", "−δ ⊙ {x}/{y}²")),
-    "neg": (("negate δ", "−δ"),),
-    "pow": (("multiply by {y}·{x}^({y}−1) elementwise", "δ ⊙ {y}·{x}^({y}−1)"),
-            ("multiply by {x}^{y}·ln {x} elementwise", "δ ⊙ {x}^{y}·ln {x}")),
-    "powc": (("multiply by {k}·{x}^({k}−1) elementwise", "δ ⊙ {k}·{x}^({k}−1)"),),
-    "square": (("multiply by 2·{x} elementwise", "δ ⊙ 2{x}"),),
-    "sqrt": (("multiply by 1/(2·√{x}) elementwise", "δ ⊘ 2√{x}"),),
-    "exp": (("multiply by exp({x}) elementwise", "δ ⊙ exp({x})"),),
-    "log": (("divide by {x} elementwise", "δ ⊘ {x}"),),
-    "tanh": (("1 − tanh²({x}) elementwise", "δ ⊙ (1 − tanh²({x}))"),),
-    "sigmoid": (("σ({x})(1−σ({x})) elementwise", "δ ⊙ σ′({x})"),),
-    "relu": (("mask by {x} > 0", "δ ⊙ 1[{x} > 0]"),),
-    "leaky_relu": (("mask by {x} > 0 (slope {k} elsewhere)", "δ ⊙ leaky′({x})"),),
-    "abs": (("multiply by sign({x})", "δ ⊙ sign({x})"),),
-    "sin": (("multiply by cos({x}) elementwise", "δ ⊙ cos({x})"),),
-    "cos": (("multiply by −sin({x}) elementwise", "−δ ⊙ sin({x})"),),
-    "maximum": (("mask by {x} > {y} (½ on ties)", "δ ⊙ 1[{x} > {y}]"),
-                ("mask by {y} > {x} (½ on ties)", "δ ⊙ 1[{y} > {x}]")),
-    "minimum": (("mask by {x} < {y} (½ on ties)", "δ ⊙ 1[{x} < {y}]"),
-                ("mask by {y} < {x} (½ on ties)", "δ ⊙ 1[{y} < {x}]")),
-}
-
-
 def jacobian_form(op, i: int, **names: str) -> tuple[str, str]:
     """(in words, as a formula of δ) for input ``i`` of any row, tensor or elementwise."""
     if isinstance(op, TensorOp):
         return op.formula(i, **names), op.delta_formula(i, **names)
-    forms = ELEMENTWISE_FORMS.get(op.name)
-    if forms is None:
+    forms = op.forms
+    if not forms:
         f = op.formula(i, **names)
         return f"multiply by ({f}) elementwise", f"δ ⊙ ({f})"
     words, delta = forms[i]
@@ -722,4 +898,4 @@ _TENSOR_ROWS = [
 ]
 
 TENSOR_OPS: dict[str, TensorOp] = {op.name: op for op in _TENSOR_ROWS}
-__all__ += ["TensorOp", "TENSOR_OPS", "ELEMENTWISE_FORMS", "jacobian_form"]
+__all__ += ["TensorOp", "TENSOR_OPS", "jacobian_form", "variant"]

@@ -18,7 +18,7 @@ from .autodiff import mark_changed, next_seq
 from .errors import ChainruleError, InputError
 from .errors import graph_cut as _cut
 from .numfmt import fmt
-from .ops import OPS, Op
+from .ops import Op, attributes, install, keyword_method, on_register, uninstall, variant
 
 __all__ = ["Value", "MathError", "zero_grad", "parameters_of"]
 
@@ -36,11 +36,8 @@ class MathError(ChainruleError, ArithmeticError, ValueError):
         else:
             why = f": {op.domain}" if op.domain else ": the result is not a finite number"
             # the name a program writes: pow(-1, 0.5), never the op table's row name powc
-            msg = f"{_CALLED.get(op.name, op.name)}({', '.join(_num(a) for a in args)}) is undefined{why}"
+            msg = f"{op.called}({', '.join(_num(a) for a in args)}) is undefined{why}"
         super().__init__(msg + where)
-
-
-_CALLED = {"powc": "pow"}
 
 
 def _num(x) -> str:
@@ -80,10 +77,6 @@ def _const(x) -> "Value":
     if isinstance(x, bool) or not isinstance(x, Real):
         raise TypeError(f"cannot combine a Value with {type(x).__name__} {x!r}: expected a number")
     return Value(x, requires_grad=False)
-
-
-_ADD, _SUB, _MUL, _DIV, _NEG = OPS["add"], OPS["sub"], OPS["mul"], OPS["div"], OPS["neg"]
-_POW, _POWC = OPS["pow"], OPS["powc"]
 
 
 class Value:
@@ -263,75 +256,54 @@ class Value:
     def _repr_html_(self):
         return display.show("graph", "html", self)
 
-    # -- arithmetic ----------------------------------------------------------
-    def __add__(self, other):
-        return _make(_ADD, self, _const(other), None)
-
-    def __radd__(self, other):
-        return _make(_ADD, _const(other), self, None)
-
-    def __sub__(self, other):
-        return _make(_SUB, self, _const(other), None)
-
-    def __rsub__(self, other):
-        return _make(_SUB, _const(other), self, None)
-
-    def __mul__(self, other):
-        return _make(_MUL, self, _const(other), None)
-
-    def __rmul__(self, other):
-        return _make(_MUL, _const(other), self, None)
-
-    def __truediv__(self, other):
-        return _make(_DIV, self, _const(other), None)
-
-    def __rtruediv__(self, other):
-        return _make(_DIV, _const(other), self, None)
-
-    def __neg__(self):
-        return _make(_NEG, self, None, None)
-
-    def __pow__(self, other):
-        if isinstance(other, Value):
-            return _make(_POW, self, other, None)
-        if isinstance(other, bool) or not isinstance(other, Real) or other - other != 0:
-            _const(other)  # raises the TypeError (not a number) or ValueError (inf, nan) a constant would
-        return _make(_POWC, self, None, float(other))
-
-    def __rpow__(self, other):
-        return _make(_POW, _const(other), self, None)
-
-    def __abs__(self):
-        return _make(OPS["abs"], self, None, None)
-
-    def pow(self, other):
-        return self ** other
-
-    def maximum(self, other):
-        return _make(OPS["maximum"], self, _const(other), None)
-
-    def minimum(self, other):
-        return _make(OPS["minimum"], self, _const(other), None)
-
-    def leaky_relu(self, negative_slope: float = 0.01):
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, Real) \
-                or not math.isfinite(negative_slope):
-            raise InputError(f"leaky_relu: negative_slope must be a finite number, got {negative_slope}")
-        return _make(OPS["leaky_relu"], self, None, float(negative_slope))
+    # -- arithmetic: operators and methods come from the op table (see _methods below) --
 
 
-def _unary(name):
-    op = OPS[name]
+# --------------------------------------------------------------------------
+# Operators and methods, one set per op row (ops.on_register installs every row)
+# --------------------------------------------------------------------------
 
-    def method(self):
-        return _make(op, self, None, None)
-    method.__name__ = name
-    method.__doc__ = f"{name}: local derivative {op.text[0].format(x='x', out='out')}."
-    return method
+def _number(other) -> float:
+    """A plain number as a row's constant (x ** 2.0); anything else raises what a constant would."""
+    if isinstance(other, bool) or not isinstance(other, Real) or other - other != 0:
+        _const(other)  # raises the TypeError (not a number) or ValueError (inf, nan) a constant would
+    return float(other)
 
 
-for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "square"):
-    setattr(Value, _name, _unary(_name))
+def _methods(op: Op) -> dict:
+    """name -> function for row ``op``: its operator (``__add__`` and ``__radd__``) and its method.
+
+    Each is a closure over the row, made once here, so a call costs what a hand-written method
+    costs (``_make`` and ``_const`` are the same module globals either way).
+    """
+    var = variant(op)
+    if op.arity == 2 and var is None:
+        def forward():
+            def fn(self, other):
+                return _make(op, self, _const(other), None)
+            return fn
+    elif op.arity == 2:     # x ** y: the row itself for a Value exponent, its constant variant for a number
+        def forward():
+            def fn(self, other):
+                if isinstance(other, Value):
+                    return _make(op, self, other, None)
+                return _make(var, self, None, _number(other))
+            return fn
+    elif op.param:          # leaky_relu(negative_slope=0.01): the row's constant, checked
+        def forward():
+            return keyword_method(op, lambda self, k: _make(op, self, None, k))
+    else:
+        def forward():
+            def fn(self):
+                return _make(op, self, None, None)
+            return fn
+
+    def reflected(self, other):
+        return _make(op, _const(other), self, None)
+    return attributes(op, forward, reflected, f"{op.called}: local derivative {op.formula(0)}.")
+
+
+on_register(lambda op: install(Value, op, _methods(op)), lambda op: uninstall(Value, op))
 
 
 def zero_grad(params) -> None:

@@ -27,18 +27,35 @@ on the CPU.
 from ..autodiff import enable_grad, is_grad_enabled, no_grad
 from .checks import BackwardError, ShapeError
 from .core import Tensor, clamp, clip, matmul
-from .functions import (abs, amax, amin, apply, arange, cat, concatenate, cos, cross_entropy, exp, eye,
-                        float32, float64, from_numpy, full, leaky_relu, legacy_reduction, linear, linspace, log,
-                        log_softmax, logsumexp, maximum, mean, minimum, nll_loss, ones, ones_like, permute, pow,
-                        rand, randn, relu, reshape, sigmoid, sin, softmax, sqrt, square, stack, sum,
-                        tanh, tensor, transpose, where, zeros, zeros_like)
+from . import functions as _functions
+from .functions import (amax, amin, apply, arange, cat, concatenate, cross_entropy, eye, float32, float64,
+                        from_numpy, full, legacy_reduction, linear, linspace, log_softmax, logsumexp, mean,
+                        nll_loss, ones, ones_like, permute, rand, randn, reshape, softmax, stack, sum, tensor,
+                        transpose, where, zeros, zeros_like)
 
 __all__ = [
     "Tensor", "tensor", "from_numpy", "zeros", "ones", "zeros_like", "ones_like", "full", "eye",
     "arange", "linspace", "randn", "rand", "float32", "float64", "no_grad", "enable_grad",
     "is_grad_enabled", "ShapeError", "BackwardError", "apply",
-    "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu", "abs", "sin", "cos", "square",
-    "pow", "maximum", "minimum", "matmul", "linear", "sum", "mean", "amax", "amin", "reshape",
+    "matmul", "linear", "sum", "mean", "amax", "amin", "reshape",
     "transpose", "permute", "cat", "concatenate", "stack", "where", "clip", "clamp", "softmax",
     "log_softmax", "logsumexp", "cross_entropy", "nll_loss",
 ]
+
+
+# One function per elementwise op row (exp, maximum, pow, leaky_relu, ...), generated from the op
+# table by chainrule.tensor.functions; a row registered later (ops.register) appears here too.
+def _export(name, fn):
+    if fn is None:
+        globals().pop(name, None)
+        if name in __all__:
+            __all__.remove(name)
+        return
+    globals()[name] = fn
+    if name not in __all__:
+        __all__.append(name)
+
+
+for _name, _fn in _functions.ELEMENTWISE.items():
+    _export(_name, _fn)
+_functions._INSTALL_HOOKS.append(_export)

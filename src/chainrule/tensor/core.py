@@ -12,7 +12,8 @@ from .. import autodiff, display
 from ..autodiff import active_record, mark_changed, next_seq, run_backward, sweep_lock
 from ..errors import InputError
 from ..errors import graph_cut as _cut
-from ..ops import NUMPY_FUNCS, OPS, TENSOR_OPS, Op, _compile
+from ..ops import (NUMPY_FUNCS, OPS, TENSOR_OPS, Op, _compile, attributes, install, keyword_method, on_register,
+                   uninstall, variant)
 from .checks import (BackwardError, ShapeError, _count, _dim, _dtype, _nonempty, _reduce_k, _repeats,
                      _reshape_target, _shape_arg)
 
@@ -91,10 +92,11 @@ def _local(expr: str):
         return _compile(expr, "x, y, k, out", _TENSOR_FUNCS)
 
 
-_LOCAL = {name: tuple(_local(e) for e in op.grads) for name, op in OPS.items()}
-# forwards computed branch-free; the same function as the row's forward (tests check it)
-_FORWARD = {name: op.np_f for name, op in OPS.items()}
-_FORWARD["relu"] = lambda x, y, k: np.maximum(x, 0.0)
+# row name -> local derivatives (a float for a constant one), and the forward for arrays (a row's
+# ``fast`` spelling if it has one: relu as maximum(x, 0), branch-free; tests check it is the same).
+# Filled for every row by ``_install`` below.
+_LOCAL: dict = {}
+_FORWARD: dict = {}
 
 
 class Tensor:
@@ -476,55 +478,15 @@ class Tensor:
         except IndexError as e:
             raise ShapeError(f"indexing a tensor of shape {self.shape}: {e}") from None
 
-    # -- arithmetic ---------------------------------------------------------------
-    def __add__(self, other):
-        return _binary(_ADD, self, other)
-
-    def __radd__(self, other):
-        return _binary(_ADD, _lift(other, self), self)
-
-    def __sub__(self, other):
-        return _binary(_SUB, self, other)
-
-    def __rsub__(self, other):
-        return _binary(_SUB, _lift(other, self), self)
-
-    def __mul__(self, other):
-        return _binary(_MUL, self, other)
-
-    def __rmul__(self, other):
-        return _binary(_MUL, _lift(other, self), self)
-
-    def __truediv__(self, other):
-        return _binary(_DIV, self, other)
-
-    def __rtruediv__(self, other):
-        return _binary(_DIV, _lift(other, self), self)
-
-    def __neg__(self):
-        return _unary(_NEG, self)
-
+    # -- arithmetic: operators and methods of the op table's rows (see _methods below) ------
     def __pos__(self):
         return self
-
-    def __pow__(self, other):
-        if isinstance(other, numbers.Real) and not isinstance(other, bool):
-            if other == 2:
-                return _unary(_SQUARE, self)
-            return _unary(_POWC, self, float(other))
-        return _binary(_POW, self, other)
-
-    def __rpow__(self, other):
-        return _binary(_POW, _lift(other, self), self)
 
     def __matmul__(self, other):
         return matmul(self, other)
 
     def __rmatmul__(self, other):
         return matmul(_lift(other, self), self)
-
-    def __abs__(self):
-        return _unary(OPS["abs"], self)
 
     # comparisons give plain boolean tensors (no gradient flows through them)
     def __lt__(self, other):
@@ -544,18 +506,6 @@ class Tensor:
 
     def __ne__(self, other):
         return _leaf(self.data != _raw(other))
-
-    def pow(self, exponent):
-        return self ** exponent
-
-    def maximum(self, other):
-        return _binary(OPS["maximum"], self, other)
-
-    def minimum(self, other):
-        return _binary(OPS["minimum"], self, other)
-
-    def leaky_relu(self, negative_slope: float = 0.01):
-        return _unary(OPS["leaky_relu"], self, float(negative_slope))
 
     def clamp(self, min=None, max=None):  # noqa: A002 (PyTorch's names)
         return clamp(self, min, max)
@@ -733,30 +683,59 @@ class Tensor:
         return _make(_INDEX, (self,), (self.data,), data, (key, _repeats(key), first))
 
 
-# -- elementwise methods, one per op row -------------------------------------
+# -- elementwise operators and methods, one set per op row --------------------
 
-def _unary_method(name):
-    op = OPS[name]
-
-    def method(self):
-        return _unary(op, self)
-    method.__name__ = name
-    method.__doc__ = f"{name}, elementwise: local derivative {op.text[0].format(x='x', out='out')}."
-    return method
+def _number(other) -> bool:
+    return isinstance(other, numbers.Real) and not isinstance(other, bool)
 
 
-for _name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "square"):
-    setattr(Tensor, _name, _unary_method(_name))
-Tensor.abs = _unary_method("abs")
-Tensor.neg = _unary_method("neg")
+def _methods(op: Op) -> dict:
+    """name -> function for row ``op`` (operator, reflected operator, method), each a closure made once."""
+    var = variant(op)
+    if op.arity == 2 and var is None:
+        def forward():
+            def fn(self, other):
+                return _binary(op, self, other)
+            return fn
+    elif op.arity == 2:     # t ** y: the row for a tensor exponent, its constant variant for a number
+        def forward():
+            def fn(self, exponent):
+                if _number(exponent):
+                    if exponent == 2 and var is _POWC:     # t ** 2 is square: one multiplication, no pow
+                        return _unary(_SQUARE, self)
+                    return _unary(var, self, float(exponent))
+                return _binary(op, self, exponent)
+            return fn
+    elif op.param:
+        def forward():
+            return keyword_method(op, lambda self, k: _unary(op, self, k))
+    else:
+        def forward():
+            def fn(self):
+                return _unary(op, self)
+            return fn
+
+    def reflected(self, other):
+        return _binary(op, _lift(other, self), self)
+    return attributes(op, forward, reflected, f"{op.called}, elementwise: local derivative {op.formula(0)}.")
+
+
+def _install(op: Op) -> None:
+    _LOCAL[op.name] = tuple(_local(e) for e in op.grads)
+    _FORWARD[op.name] = _compile(op.fast, "x, y, k", NUMPY_FUNCS) if op.fast else op.np_f
+    install(Tensor, op, _methods(op))
+
+
+def _uninstall(op: Op) -> None:
+    uninstall(Tensor, op)
+    del _LOCAL[op.name], _FORWARD[op.name]
 
 
 # --------------------------------------------------------------------------
 # Building nodes
 # --------------------------------------------------------------------------
 
-_ADD, _SUB, _MUL, _DIV, _NEG = OPS["add"], OPS["sub"], OPS["mul"], OPS["div"], OPS["neg"]
-_POW, _POWC, _SQUARE = OPS["pow"], OPS["powc"], OPS["square"]
+_POWC, _SQUARE = OPS["powc"], OPS["square"]
 T = TENSOR_OPS
 _MATMUL, _LINEAR, _SUM, _MEAN, _AMAX, _AMIN = (T["matmul"], T["linear"], T["sum"], T["mean"],
                                                T["amax"], T["amin"])
@@ -1012,3 +991,6 @@ def clamp(input, min=None, max=None) -> Tensor:  # noqa: A001,A002
 
 
 clip = clamp
+
+
+on_register(_install, _uninstall)

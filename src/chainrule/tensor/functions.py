@@ -1,15 +1,16 @@
 """Module-level tensor functions and factories, with PyTorch's names."""
 from __future__ import annotations
 
+import inspect
 from typing import Iterable
 
 import numpy as np
 
 from ..errors import InputError
-from ..ops import OPS, TENSOR_OPS, Op
+from ..ops import OPS, TENSOR_OPS, Op, on_register, variant
 from .checks import ShapeError, _dim, _dtype, _shape_arg
-from .core import (_CAT, _FORWARD, _LINEAR, _STACK, _WHERE, _XENT, Tensor, _apply, _as_tensor, _binary,
-                   _leaf, _lift, _make, _pair, _raw, _to_array, _unary)
+from .core import (_CAT, _FORWARD, _LINEAR, _STACK, _WHERE, _XENT, Tensor, _apply, _as_tensor,
+                   _leaf, _lift, _make, _pair, _raw, _to_array)
 
 float32 = np.float32      # dtype names, as torch.float32
 float64 = np.float64
@@ -175,46 +176,61 @@ def rand(*size, generator=None, seed=None, dtype=None, requires_grad: bool = Fal
     return _factory(_rng(generator, seed).random(_shape_arg(size), dtype=dt), requires_grad)
 
 
-def _unary_function(name):
-    op = OPS[name]
+# -- one module function per op row with a method: exp(t), maximum(a, b), pow(t, 2), leaky_relu(t, 0.2) --
 
-    def fn(input):  # noqa: A002 (PyTorch's name)
-        return _unary(op, _as_tensor(input))
-    fn.__name__ = name
-    fn.__doc__ = f"{name}, elementwise: local derivative {op.text[0].format(x='x', out='out')}."
+def _function(op: Op):
+    method = op.method
+    if op.arity == 2:
+        if variant(op) is not None:
+            def fn(input, exponent):  # noqa: A002 (PyTorch's names)
+                if isinstance(input, Tensor) or not isinstance(exponent, Tensor):
+                    return getattr(_as_tensor(input), method)(exponent)
+                return getattr(_lift(input, exponent), method)(exponent)
+        else:
+            def fn(input, other):  # noqa: A002
+                a, b = _pair(input, other)
+                return getattr(a, method)(b)
+    elif op.param:
+        def fn(input, *args, **kwargs):  # noqa: A002
+            return getattr(_as_tensor(input), method)(*args, **kwargs)
+        fn.__signature__ = _signature(op)
+    else:
+        def fn(input):  # noqa: A002
+            return getattr(_as_tensor(input), method)()
+    fn.__name__ = fn.__qualname__ = method
+    fn.__doc__ = f"{method}, elementwise: local derivative {op.formula(0)}."
     return fn
 
 
-exp = _unary_function("exp")
-log = _unary_function("log")
-sqrt = _unary_function("sqrt")
-tanh = _unary_function("tanh")
-sigmoid = _unary_function("sigmoid")
-relu = _unary_function("relu")
-abs = _unary_function("abs")  # noqa: A001
-sin = _unary_function("sin")
-cos = _unary_function("cos")
-square = _unary_function("square")
+def _signature(op: Op) -> inspect.Signature:
+    P = inspect.Parameter
+    return inspect.Signature([P("input", P.POSITIONAL_OR_KEYWORD),
+                              P(op.keyword or "k", P.POSITIONAL_OR_KEYWORD,
+                                default=P.empty if op.default is None else op.default)])
 
 
-def leaky_relu(input, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
-    return _as_tensor(input).leaky_relu(negative_slope)
+# name -> function, for every row with a method; chainrule.tensor exports these (and registered rows)
+ELEMENTWISE: dict = {}
 
 
-def pow(input, exponent) -> Tensor:  # noqa: A001,A002
-    if isinstance(input, Tensor):
-        return input ** exponent
-    return exponent.__rpow__(input)
+def _install(op: Op) -> None:
+    if op.method:
+        if op.method in globals() and op.method not in ELEMENTWISE:
+            raise ValueError(f"chainrule.tensor already has {op.method!r}: row {op.name!r} cannot take it")
+        ELEMENTWISE[op.method] = globals()[op.method] = _function(op)
+        for hook in _INSTALL_HOOKS:
+            hook(op.method, ELEMENTWISE[op.method])
 
 
-def maximum(input, other) -> Tensor:  # noqa: A002
-    a, b = _pair(input, other)
-    return _binary(OPS["maximum"], a, b)
+def _uninstall(op: Op) -> None:
+    if op.method in ELEMENTWISE:
+        del ELEMENTWISE[op.method], globals()[op.method]
+        for hook in _INSTALL_HOOKS:
+            hook(op.method, None)
 
 
-def minimum(input, other) -> Tensor:  # noqa: A002
-    a, b = _pair(input, other)
-    return _binary(OPS["minimum"], a, b)
+_INSTALL_HOOKS: list = []   # the package's namespace follows ELEMENTWISE (chainrule/tensor/__init__.py)
+on_register(_install, _uninstall)
 
 
 def linear(input, weight, bias=None) -> Tensor:  # noqa: A002

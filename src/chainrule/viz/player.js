@@ -129,8 +129,7 @@
       if (!Number.isFinite(v)) {
         const args = n.inputs.map((i) => fmt(value[i])).concat(op.param ? [fmt(n.param)] : []);
         const why = data.domains[n.op] || "the result is not a finite number";
-        const called = n.op === "powc" ? "pow" : n.op;   // the name a program writes, not the op row's
-        return {error: `${called}(${args.join(", ")}) is undefined at ${n.label}: ${why}`};
+        return {error: `${op.called}(${args.join(", ")}) is undefined at ${n.label}: ${why}`};
       }
       value[n.id] = v;
     }
