@@ -32,7 +32,7 @@ import numpy as np
 from .. import autodiff
 from ..errors import InputError
 from ..numfmt import constant, fmt, literal, shape as _shape
-from ..ops import TensorOp, jacobian_form
+from ..ops import OPS, TensorOp, jacobian_form
 from ..tensor import Tensor
 from ..tensor.nodes import forward_of, step_of, vjp_of
 from ..trace import Trace, build, check_fresh
@@ -46,8 +46,13 @@ __all__ = ["explain_tensor", "TensorExplanation", "TensorStep", "LayerLine", "El
            "ElementPath", "ElementFactor"]
 
 _SUB = SUBSCRIPTS
-_ACTIVATIONS = {"relu", "sigmoid", "tanh", "leaky_relu", "exp", "abs", "sin", "cos", "square", "sqrt",
-                "log", "powc", "softmax", "log_softmax"}
+_LAYER_ACTIVATIONS = {"softmax", "log_softmax"}      # structural rows that act as a layer's activation
+
+
+def _activation(op: str) -> bool:
+    """An op whose output is a layer's activation aₗ: a non-linear one-input elementwise row, or softmax."""
+    row = OPS.get(op)
+    return op in _LAYER_ACTIVATIONS or (row is not None and row.arity == 1 and not row.linear)
 
 
 # --------------------------------------------------------------------------
@@ -270,7 +275,7 @@ def _labels(nodes: list, output) -> dict:
             src = next(p for p in prev if p in layer)
             lab[n] = f"z{str(layer[src]).translate(_SUB)}"
             zof[n] = layer[src]
-        elif op in _ACTIVATIONS and prev[0] in zof:
+        elif _activation(op) and prev[0] in zof:
             lab[n] = f"a{str(zof[prev[0]]).translate(_SUB)}"
         elif op == "transpose" and prev[0] in lab:
             lab[n] = lab[prev[0]] + "ᵀ"
@@ -571,8 +576,14 @@ def _nice(label: str) -> bool:
     return not any(ch in base for ch in " ·#(")
 
 
-# ops that only move numbers (their element factor is exactly 1): merged into the next factor
-_MOVES = {"add", "sub", "sum", "transpose", "permute", "reshape", "index", "cat", "stack", "expand", "cast"}
+# ops that only move numbers (their element factor is exactly 1): merged into the next factor; the
+# elementwise ones are the table's linear rows (add, sub; neg's factor is −1, never merged)
+_STRUCTURAL_MOVES = {"sum", "transpose", "permute", "reshape", "index", "cat", "stack", "expand", "cast"}
+
+
+def _moves(op: str) -> bool:
+    row = OPS.get(op)
+    return op in _STRUCTURAL_MOVES or (row is not None and row.linear)
 
 
 def _merge_moves(factors: list) -> list:
@@ -584,7 +595,7 @@ def _merge_moves(factors: list) -> list:
         node = f.node
         if carry is not None:
             (top, node), carry = carry, None
-        if f.op in _MOVES and f.value == 1.0:
+        if _moves(f.op) and f.value == 1.0:
             if out and not (_nice(top) and not _nice(bottom)):   # keep the better-named side
                 # the factor above now reaches down to this bottom
                 g, gtop, _ = out[-1]
