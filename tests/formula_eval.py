@@ -270,6 +270,6 @@ def evaluate(text: str, latex: bool = False) -> float:
 def number(v: float, latex: bool = False) -> str:
     """A number to put in a formula: negative ones in brackets, so ``x²`` stays ``(−2)²``."""
     s = repr(float(v))
-    if "e" in s or "inf" in s or "nan" in s:
-        raise ValueError(f"pick test points that print plainly, not {s}")
-    return f"({s if latex else s.replace('-', '−')})" if v < 0 else s
+    if not math.isfinite(v):
+        raise ValueError(f"a formula needs a finite number, not {s}")
+    return f"({s if latex else '−' + s[1:]})" if v < 0 else s

@@ -196,7 +196,7 @@ def _powc_formula(x: str, k: str, latex: bool) -> str:
     if e == 0:
         return k
     if e == 1:
-        return f"{k}{x}" if latex else f"{k}·{x}"
+        return f"{k}\\,{x}" if latex else f"{k}·{x}"
     if latex:
         return f"{k}\\,{x}^{{{es}}}"
     return f"{k}·{x}" + (es.translate(_SUPERSCRIPT) if e == int(e) and e > 0 else f"^({es.replace('-', '−')})")
@@ -273,12 +273,12 @@ _ROWS = [
          forms=("multiply by cos({x}) elementwise", "δ ⊙ cos({x})")),
     _row("cos", 1, "cos(x)", "-sin(x)", "−sin({x})", r"-\sin {x}", "cos({x})", method="cos", lang=True,
          forms=("multiply by −sin({x}) elementwise", "−δ ⊙ sin({x})")),
-    _row("square", 1, "x * x", "2.0 * x", "2·{x}", r"2{x}", "{x}²", method="square", lang=True,
+    _row("square", 1, "x * x", "2.0 * x", "2·{x}", r"2\,{x}", "{x}²", method="square", lang=True,
          forms=("multiply by 2·{x} elementwise", "δ ⊙ 2{x}")),
     _row("maximum", 2, "where(x >= y, x, y)",
          ("where(x > y, 1.0, where(x == y, 0.5, 0.0))", "where(y > x, 1.0, where(x == y, 0.5, 0.0))"),
          ("1 if {x} > {y} (½ if equal) else 0", "1 if {y} > {x} (½ if equal) else 0"),
-         (r"\mathbb{{1}}[{x} > {y}]", r"\mathbb{{1}}[{y} > {x}]"),
+         (r"\mathbb{{1}}[{x} > {y}] + \tfrac{{1}}{{2}}\,\mathbb{{1}}[{x} = {y}]", r"\mathbb{{1}}[{y} > {x}] + \tfrac{{1}}{{2}}\,\mathbb{{1}}[{x} = {y}]"),
          "max({x}, {y})", note="ties split the gradient ½ / ½, as in PyTorch",
          method="maximum", lang=True, aliases=("max",),
          forms=(("mask by {x} > {y} (½ on ties)", "δ ⊙ 1[{x} > {y}]"),
@@ -286,7 +286,7 @@ _ROWS = [
     _row("minimum", 2, "where(x <= y, x, y)",
          ("where(x < y, 1.0, where(x == y, 0.5, 0.0))", "where(y < x, 1.0, where(x == y, 0.5, 0.0))"),
          ("1 if {x} < {y} (½ if equal) else 0", "1 if {y} < {x} (½ if equal) else 0"),
-         (r"\mathbb{{1}}[{x} < {y}]", r"\mathbb{{1}}[{y} < {x}]"),
+         (r"\mathbb{{1}}[{x} < {y}] + \tfrac{{1}}{{2}}\,\mathbb{{1}}[{x} = {y}]", r"\mathbb{{1}}[{y} < {x}] + \tfrac{{1}}{{2}}\,\mathbb{{1}}[{x} = {y}]"),
          "min({x}, {y})", note="ties split the gradient ½ / ½, as in PyTorch",
          method="minimum", lang=True, aliases=("min",),
          forms=(("mask by {x} < {y} (½ on ties)", "δ ⊙ 1[{x} < {y}]"),
@@ -324,6 +324,11 @@ def _functions() -> tuple[str, ...]:
 # aliases (``max``, ``min``). ``pow`` and ``leaky_relu`` pick their constant-parameter variant when
 # the second argument is a plain number. Rebuilt by :func:`register`.
 FUNCTIONS = _functions()
+
+
+def program_functions() -> tuple[str, ...]:
+    """The functions a program may call, each by its shortest name, in table order: the README's list."""
+    return tuple(min((op.name,) + op.aliases, key=len) for op in OPS.values() if op.lang and not op.variant_of)
 
 
 def variant(op: Op) -> Op | None:
