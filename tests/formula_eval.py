@@ -26,6 +26,10 @@ FUNCS = {
     "sin": math.sin, "cos": math.cos, "σ": _sigmoid, "sigma": _sigmoid, "sigmoid": _sigmoid,
     "sign": _sign, "abs": abs, "relu": lambda x: max(x, 0.0), "max": max, "min": min,
     "leaky_relu": lambda x, k: x if x > 0 else k * x,
+    "tan": math.tan, "sinh": math.sinh, "cosh": math.cosh, "atan": math.atan, "asinh": math.asinh,
+    "log1p": math.log1p, "expm1": math.expm1, "log2": math.log2, "log10": math.log10,
+    "softsign": lambda x: x / (1 + abs(x)), "silu": lambda x: x * _sigmoid(x),
+    "logsigmoid": lambda x: min(x, 0.0) - math.log1p(math.exp(-abs(x))),
 }
 _SUPERS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻·", "0123456789-.")
 _TOKEN = re.compile(r"""

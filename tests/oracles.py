@@ -20,6 +20,8 @@ BUILD = {
     "leaky_relu": lambda x, y, k: x.leaky_relu(k), "abs": lambda x, y, k: abs(x),
     "sin": lambda x, y, k: x.sin(), "cos": lambda x, y, k: x.cos(),
     "maximum": lambda x, y, k: x.maximum(y), "minimum": lambda x, y, k: x.minimum(y),
+    **{name: (lambda name: lambda x, y, k: getattr(x, name)())(name) for name in (
+        "tan", "sinh", "cosh", "atan", "asinh", "log1p", "expm1", "log2", "log10", "softsign", "silu", "logsigmoid")},
 }
 
 
@@ -32,6 +34,10 @@ TORCH = {
     **{name: BUILD[name] for name in ("add", "sub", "mul", "div", "neg", "pow", "powc", "square", "sqrt", "exp",
                                       "log", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "maximum", "minimum")},
     "leaky_relu": lambda x, y, k: _torch().nn.functional.leaky_relu(x, k),
+    **{name: BUILD[name] for name in ("tan", "sinh", "cosh", "atan", "asinh", "log1p", "expm1", "log2", "log10")},
+    "softsign": lambda x, y, k: _torch().nn.functional.softsign(x),
+    "silu": lambda x, y, k: _torch().nn.functional.silu(x),
+    "logsigmoid": lambda x, y, k: _torch().nn.functional.logsigmoid(x),
 }
 
 
@@ -48,6 +54,10 @@ FLOAT = {
     "leaky_relu": lambda x, y, k: x if x > 0 else k * x, "abs": lambda x, y, k: abs(x),
     "sin": lambda x, y, k: math.sin(x), "cos": lambda x, y, k: math.cos(x),
     "maximum": lambda x, y, k: max(x, y), "minimum": lambda x, y, k: min(x, y),
+    **{name: (lambda f: lambda x, y, k: f(x))(getattr(math, name)) for name in (
+        "tan", "sinh", "cosh", "atan", "asinh", "log1p", "expm1", "log2", "log10")},
+    "softsign": lambda x, y, k: x / (1 + abs(x)), "silu": lambda x, y, k: x * _sigmoid(x),
+    "logsigmoid": lambda x, y, k: min(x, 0.0) - math.log1p(math.exp(-abs(x))),
 }
 
 

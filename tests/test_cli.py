@@ -118,7 +118,7 @@ def test_program_from_closed_stdin_is_a_user_error(capsys, monkeypatch):
      "chainrule: error: line 1, column 9: log(-1) is undefined: log needs a positive input (at x)"),
     (["grad", "L = 1 +", "--at", "x=1"], "chainrule: error: line 1, column 8: syntax error"),
     (["grad", "L = expp(x)", "--at", "x=1"],
-     "chainrule: error: line 1, column 5: unknown function 'expp': did you mean exp?"),
+     "chainrule: error: line 1, column 5: unknown function 'expp': did you mean exp or expm1?"),
     (["grad", "L = x.real", "--at", "x=1"], "chainrule: error: line 1, column 5: not allowed: attribute access"),
     (["grad", "L = x*y", "--at", "x=1"], "chainrule: error: missing value for input 'y': give --at y=VALUE"),
     (["grad", "L = 1/x", "--at", "x=0"], "chainrule: error: line 1, column 5: div(1, 0) is undefined"),

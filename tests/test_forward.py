@@ -107,6 +107,18 @@ POINTS = {
     "cos": [(-2.5, None, None), (0.7, None, None)],
     "maximum": [(1.0, 2.0, None), (2.0, 1.0, None), (-0.5, -0.2, None)],
     "minimum": [(1.0, 2.0, None), (2.0, 1.0, None), (-0.5, -0.2, None)],
+    "tan": [(-1.2, None, None), (0.7, None, None)],
+    "sinh": [(-2.5, None, None), (3.0, None, None)],
+    "cosh": [(-2.5, None, None), (3.0, None, None)],
+    "atan": [(-30.0, None, None), (0.7, None, None)],
+    "asinh": [(-30.0, None, None), (0.7, None, None)],
+    "log1p": [(-0.9, None, None), (40.0, None, None)],
+    "expm1": [(-2.5, None, None), (3.0, None, None)],
+    "log2": [(0.04, None, None), (1.0, None, None)],
+    "log10": [(0.04, None, None), (1.0, None, None)],
+    "softsign": [(-2.5, None, None), (30.0, None, None)],
+    "silu": [(-30.0, None, None), (0.7, None, None)],
+    "logsigmoid": [(-30.0, None, None), (30.0, None, None)],
 }
 # Kinks and edges: forward mode must follow the same conventions as PyTorch's forward mode.
 KINKS = [("relu", 0.0, None, None), ("abs", 0.0, None, None), ("leaky_relu", 0.0, None, 0.2),

@@ -275,7 +275,7 @@ def _refused(src: str) -> ProgramError:
     ("f(x) = x**2", 1, 1, "write f = x**2"),
     ("L = ReLU(z1)", 1, 5, "did you mean relu? (function names are lower-case)"),
     ("L = Sigmoid(z1)", 1, 5, "did you mean sigmoid?"),
-    ("L = sigmod(z1)", 1, 5, "did you mean sigmoid?"),
+    ("L = sigmod(z1)", 1, 5, "did you mean sigmoid or logsigmoid?"),
     ("L = math.exp(x)", 1, 5, "write exp(…) without 'math.'"),
     ("L = np.tanh(x)", 1, 5, "write tanh(…) without 'np.'"),
     ("L = sign(x)", 1, 5, "slope of |x|"),

@@ -50,6 +50,15 @@ PROGRAM_OPS = {
     "cos": (1, lambda a, b, k: a.cos(), lambda a, b, k: torch.cos(a)),
     "maximum": (2, lambda a, b, k: a.maximum(b), lambda a, b, k: torch.maximum(a, b)),
     "minimum": (2, lambda a, b, k: a.minimum(b), lambda a, b, k: torch.minimum(a, b)),
+    "tan": (1, lambda a, b, k: (a * 0.5).tan(), lambda a, b, k: torch.tan(a * 0.5)),
+    **{name: (1, (lambda n: lambda a, b, k: getattr(a, n)())(name), (lambda n: lambda a, b, k: getattr(torch, n)(a))(name))
+       for name in ("sinh", "cosh", "atan", "asinh", "expm1")},
+    "log1p": (1, lambda a, b, k: (a * a).log1p(), lambda a, b, k: torch.log1p(a * a)),
+    "log2": (1, lambda a, b, k: (a * a + SAFE).log2(), lambda a, b, k: torch.log2(a * a + SAFE)),
+    "log10": (1, lambda a, b, k: (a * a + SAFE).log10(), lambda a, b, k: torch.log10(a * a + SAFE)),
+    "softsign": (1, lambda a, b, k: a.softsign(), lambda a, b, k: F.softsign(a)),
+    "silu": (1, lambda a, b, k: a.silu(), lambda a, b, k: F.silu(a)),
+    "logsigmoid": (1, lambda a, b, k: a.logsigmoid(), lambda a, b, k: F.logsigmoid(a)),
 }
 PARAMS = {"powc": [0.0, 2.0, 3.0, -1.0, 0.5, -1.5], "leaky_relu": [0.01, 0.2]}
 
