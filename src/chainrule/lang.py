@@ -494,7 +494,7 @@ class _Checker:
         op = _FN[name]
         if op.param and len(node.args) == 2 and _number(node.args[1]) is None:
             word = op.args[-1] if op.args else "constant"
-            eg = op.usage(name).replace(word, f"{op.default:g}") if op.default is not None else op.usage(name)
+            eg = op.usage(name).replace(word, fmt(op.default, ascii=True)) if op.default is not None else op.usage(name)
             raise ProgramError(f"the {word} of {name} must be a plain number, e.g. {eg}",
                                *self.where(node.args[1]))
         for a in node.args:
