@@ -144,3 +144,11 @@ def small_text():
         assert len(sizes) > 20, f"the page shows almost no text: {sizes}"
         return [(size, text) for size, text in sizes if size < minimum - 1e-6]
     return measure
+
+
+@pytest.fixture(scope="session")
+def course_site(tmp_path_factory) -> Path:
+    """chainrule's built-in course, built once per test session (what ``chainrule course`` writes)."""
+    pytest.importorskip("markdown_it", reason="chainrule book needs markdown-it-py (the [book] extra)")
+    from chainrule.book.site import built_course
+    return built_course(tmp_path_factory.mktemp("course"))

@@ -61,7 +61,8 @@ EXIT_STATUSES = ("exit status: 0 done; 1 a failed check (lesson check) or a bug 
                  f"input or option; {EXIT_NONFINITE} computed, but a gradient is not a finite number (inf or nan: "
                  "a warning says where and why)")
 
-PLUGINS = ["chainrule.nn.commands", "chainrule.viz.commands", "chainrule.web.commands", "chainrule.lab.practice", "chainrule.lab.cards"]
+PLUGINS = ["chainrule.nn.commands", "chainrule.viz.commands", "chainrule.web.commands", "chainrule.lab.practice",
+           "chainrule.lab.cards", "chainrule.book.commands"]
 
 # Subparser groups by name, filled by build_parser() before the plugins register:
 # "chainrule" (the top level) and "lesson".

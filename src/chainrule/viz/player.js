@@ -260,6 +260,8 @@
     // controls: false leaves out the sliders and the gradient-descent panel, for a page that
     // has its own inputs (chainrule serve): one set of inputs, never two that disagree
     this.controls = !options || options.controls !== false;
+    // keys: "focus" acts on keys only while the player holds the focus (a page of several components)
+    this.focusKeys = !!options && options.keys === "focus";
     this.G = makeGraph(data);
     this.S = recordedState(this.G, data.trace);
     this.initial = this.G.nodes.map((n) => n.value);
@@ -364,6 +366,7 @@
       const t = e.target;
       if (t && t.closest && t.closest("input, select, textarea, button, [data-key]")) return;
       if (t && t !== document.body && !this.el.contains(t) && t !== document.documentElement) return;
+      if (this.focusKeys && !(t && this.el.contains(t))) return;
       const acts = {" ": "next", "ArrowRight": "next", "ArrowLeft": "prev", "Home": "first", "End": "last"};
       if (acts[e.key]) { e.preventDefault(); this.act(acts[e.key]); }
     };

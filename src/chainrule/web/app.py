@@ -514,6 +514,19 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
     async def lesson(request: Request) -> Response:
         return json_response(api.lesson_payload(request.path_params["name"]))
 
+    async def course(request: Request) -> Response:
+        """The built-in course (chainrule.book), built on first visit, then served as files."""
+        import asyncio
+        from starlette.responses import FileResponse, RedirectResponse
+        from ..book.site import built_course, site_file
+        if request.url.path == "/course":
+            return RedirectResponse("/course/", status_code=308)
+        root = await asyncio.to_thread(built_course)
+        target = site_file(root, request.path_params.get("path", ""))
+        if target is None:
+            raise HTTPException(404, "no such page in the course")
+        return FileResponse(target, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
     async def api_error(request: Request, exc: ApiError) -> Response:
         headers = {"Retry-After": "1"} if exc.status == 503 else None
         return json_response(exc.payload(), exc.status, headers)
@@ -532,6 +545,8 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
         Route("/api/step", post(api.step_payload), methods=["POST"]),
         Route("/api/lessons", lessons, methods=["GET"]),
         Route("/api/lessons/{name}", lesson, methods=["GET"]),
+        Route("/course", course, methods=["GET", "HEAD"]),
+        Route("/course/{path:path}", course, methods=["GET", "HEAD"]),
     ]
 
     @contextlib.asynccontextmanager
