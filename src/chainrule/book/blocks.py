@@ -45,7 +45,7 @@ def _wrap(block: Block, inner: str, default_title: str, models, md, extra: str =
 
 
 def _program_pre(model) -> str:
-    return f'<pre class="cr-code" aria-label="program"><code>{escape(model.text)}</code></pre>'
+    return f'<pre class="cr-code" tabindex="0" aria-label="program"><code>{escape(model.text)}</code></pre>'
 
 
 def _fmt(v) -> str:
@@ -80,7 +80,7 @@ def _alt(model, names=None, summary="The chain as text") -> str:
     text = "\n".join(["Forward pass:", *("  " + f for f in forward), "Chains (backward pass):",
                       *("  " + c for c in chain_text(model, names))])
     return (f'<details class="cr-alt"><summary>{escape(summary)}</summary>'
-            f'<pre class="cr-alt-text">{escape(text)}</pre></details>')
+            f'<pre class="cr-alt-text" tabindex="0">{escape(text)}</pre></details>')
 
 
 def _values_table(model) -> str:
@@ -91,7 +91,8 @@ def _values_table(model) -> str:
         kind = "input" if name in model.inputs else "computed"
         rows.append(f"<tr><th scope=\"row\">{escape(name)}</th><td>{kind}</td><td>{escape(_fmt(v.data))}</td>"
                     f"<td>{escape(_fmt(g)) if g is not None else '—'}</td></tr>")
-    return (f'<div class="cr-scroll"><table class="cr-table"><caption class="cr-sr">values and gradients</caption>'
+    return (f'<div class="cr-scroll" tabindex="0" role="region" aria-label="values and gradients of {escape(model.block.id)}">'
+            f'<table class="cr-table"><caption class="cr-sr">values and gradients</caption>'
             f'<thead><tr><th scope="col">variable</th><th scope="col">kind</th><th scope="col">value</th>'
             f'<th scope="col">{escape(_d(out, "·"))}</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
@@ -119,8 +120,8 @@ def r_player(block, model, models, md, ctx) -> str:
                        program=model.text, wrt=model.wrt, params=list(params) if params else None,
                        lr=model.lr)
     ctx["needs_player"] = True
-    host = (f'<div class="cr-player-host" tabindex="0" role="region" aria-label="step-through player: '
-            f'Tab to it, then Space or the arrow keys step"></div>'
+    host = (f'<div class="cr-player-host" tabindex="0" role="region" aria-label="step-through player, '
+            f'{escape(str(block.get("title") or block.id), True)}: Space or the arrow keys step"></div>'
             f'<script type="application/json" class="cr-data">{script_json(data)}</script>'
             f'<noscript><p>The player needs JavaScript; the chain as text is below.</p></noscript>')
     return _wrap(block, _program_pre(model) + host + _alt(model, [model.wrt] if model.wrt else None),
@@ -179,7 +180,8 @@ def r_step(block, model, models, md, ctx) -> str:
     if review.lower_lr is not None and not review.lowered:
         words.append(f"A smaller learning rate, η = {escape(_fmt(review.lower_lr))}, lowers it to "
                      f"{escape(_fmt(review.lower_after))}.")
-    table = (f'<div class="cr-scroll"><table class="cr-table"><caption class="cr-sr">one gradient-descent step</caption>'
+    table = (f'<div class="cr-scroll" tabindex="0" role="region" aria-label="one gradient-descent step of {escape(block.id)}">'
+             f'<table class="cr-table"><caption class="cr-sr">one gradient-descent step</caption>'
              f'<thead><tr><th scope="col">parameter</th><th scope="col">before</th>'
              f'<th scope="col">{escape(_d(out, "p"))}</th><th scope="col">p − η · {escape(_d(out, "p"))}</th></tr></thead>'
              f'<tbody>{rows}</tbody></table></div>')
@@ -232,8 +234,16 @@ def r_flashcards(block, model, models, md, ctx) -> str:
 
 
 def r_selfcheck(block, model, models, md, ctx) -> str:
-    q = _text(block, "question", models, md, inline=False)
+    """The question is the block's heading (unless it has a title); the answer waits behind a summary."""
     a = _text(block, "answer", models, md, inline=False)
+    q = _text(block, "question", models, md)
+    if block.get("title") is None and "<p>" not in q:
+        body = f'<details class="cr-answer-box"><summary>Show answer</summary>{a}</details>'
+        return (f'<section class="cr-block cr-selfcheck" id="{escape(block.id)}" data-block="{escape(block.id)}" '
+                f'data-kind="selfcheck" aria-labelledby="{escape(block.id)}-title">'
+                f'<h3 class="cr-block-title" id="{escape(block.id)}-title"><span class="cr-q-mark">Question.</span> {q}</h3>'
+                f'{body}</section>')
+    q = _text(block, "question", models, md, inline=False)
     return _wrap(block, f'<div class="cr-question">{q}</div>'
                         f'<details class="cr-answer-box"><summary>Show answer</summary>{a}</details>',
                  "Check yourself", models, md)
@@ -251,8 +261,8 @@ def r_chapters(block, model, models, md, ctx) -> str:
     # the list of chapters is filled in by the page, which knows the ## sections after this block
     inner = (f'<div class="cr-chapter-bar" role="toolbar" aria-label="chapter player">'
              f'<button type="button" class="cr-button cr-primary" data-ch="play" aria-pressed="false">Play</button>'
-             f'<button type="button" class="cr-button" data-ch="prev" aria-label="previous chapter">◂ Back</button>'
-             f'<button type="button" class="cr-button" data-ch="next" aria-label="next chapter">Next ▸</button>'
+             f'<button type="button" class="cr-button" data-ch="prev" aria-label="Back: the previous chapter">◂ Back</button>'
+             f'<button type="button" class="cr-button" data-ch="next" aria-label="Next: the next chapter">Next ▸</button>'
              f'<span class="cr-ch-counter" aria-live="polite">Chapter – / <span class="cr-ch-total">?</span></span></div>'
              f'<p class="cr-ch-status">Press Play or Space to begin; ← and → step, Space pauses.</p>'
              f'<!--CHAPTER-LIST-->'
@@ -309,8 +319,8 @@ def _ascii(v) -> str:
 
 
 def r_compare(block, model, models, md, ctx) -> str:
-    left = f'<div class="cr-col"><h4>PyTorch</h4><pre class="cr-code"><code>{escape(torch_code(model))}</code></pre></div>'
-    right = (f'<div class="cr-col"><h4>chainrule</h4><pre class="cr-code"><code>{escape(chainrule_code(model))}</code>'
+    left = f'<div class="cr-col"><h4>PyTorch</h4><pre class="cr-code" tabindex="0" aria-label="PyTorch code"><code>{escape(torch_code(model))}</code></pre></div>'
+    right = (f'<div class="cr-col"><h4>chainrule</h4><pre class="cr-code" tabindex="0" aria-label="chainrule code"><code>{escape(chainrule_code(model))}</code>'
              f'</pre></div>')
     note = ("<p class=\"cr-muted\">Both columns are written from the same program; the numbers in the comments are "
             "the engine's, computed when this page was built (the tests run both columns and compare).</p>")

@@ -66,7 +66,7 @@ def render_digits(block) -> str:
              f'<polyline points="{pts}" class="cr-curve-line" fill="none"/></svg>')
     rows = "".join(f"<tr><td>{i + 1}</td><td>{fmt(l, 4)}</td><td>{fmt(a * 100, 4)} %</td></tr>"
                    for i, (l, a) in enumerate(zip(d["loss"], acc)))
-    table = (f'<details class="cr-alt"><summary>The training as a table</summary><div class="cr-scroll">'
+    table = (f'<details class="cr-alt"><summary>The training as a table</summary><div class="cr-scroll" tabindex="0" role="region" aria-label="training, epoch by epoch">'
              f'<table class="cr-table"><thead><tr><th scope="col">epoch</th><th scope="col">training loss</th>'
              f'<th scope="col">test accuracy</th></tr></thead><tbody>{rows}</tbody></table></div></details>')
     ink = _grid(d["image"], lambda v: f'<span style="--v:{v:.3f}"></span>',
@@ -93,5 +93,5 @@ def render_digits(block) -> str:
             f'<div class="cr-two"><div class="cr-col"><h4>∂loss/∂pixel: the blame of every pixel</h4>{blame_grid}'
             f'<p class="cr-muted">Orange with +: more ink here would raise the loss; blue with −: more ink would lower it. '
             f'One backward pass gives all 64 numbers, exactly as it gives every weight\'s.</p>'
-            f'<details class="cr-alt"><summary>The 64 gradients as numbers</summary><pre class="cr-alt-text">{escape(grad_rows)}</pre></details></div>'
+            f'<details class="cr-alt"><summary>The 64 gradients as numbers</summary><pre class="cr-alt-text" tabindex="0">{escape(grad_rows)}</pre></details></div>'
             f'<div class="cr-col"><h4>What the network believes</h4><ol class="cr-probs" start="0">{probs}</ol></div></div>')

@@ -107,7 +107,8 @@ def page_body(lesson: Lesson, md=None) -> Page:
         parts.append(x)
     if run:
         parts.append(md.renderer.render(run, md.options, env))
-    html = "".join(parts)
+    # code may be wider than the page: it scrolls, so it must take the focus (keyboard scrolling)
+    html = "".join(parts).replace("<pre>", '<pre tabindex="0">')
     if chapters_at is not None:
         chapters = [(hid, text) for level, hid, text in toc if level == 2 and html.find(f'id="{hid}"') >
                     html.find('data-kind="chapters"')]

@@ -310,10 +310,10 @@
       </header>
       <section class="crp-stage" aria-label="step through the forward and backward pass">
         <div class="crp-toolbar" role="toolbar" aria-label="steps">
-          <button type="button" class="crp-btn" data-act="first" aria-label="first step">Start</button>
-          <button type="button" class="crp-btn" data-act="prev" aria-label="previous step">◂ Back</button>
-          <button type="button" class="crp-btn crp-primary" data-act="next" aria-label="next step">Step ▸</button>
-          <button type="button" class="crp-btn" data-act="last" aria-label="last step">End</button>
+          <button type="button" class="crp-btn" data-act="first" aria-label="Start: the first step">Start</button>
+          <button type="button" class="crp-btn" data-act="prev" aria-label="Back: the previous step">◂ Back</button>
+          <button type="button" class="crp-btn crp-primary" data-act="next" aria-label="Step: the next step">Step ▸</button>
+          <button type="button" class="crp-btn" data-act="last" aria-label="End: the last step">End</button>
           <span class="crp-counter" aria-live="polite"></span>
           <span class="crp-phase"></span>
           <span class="crp-zoom">
@@ -452,6 +452,9 @@
       const v = parseFloat(t.value);
       if (!Number.isFinite(v)) return;
       if (e.type === "change" && t.dataset.leafNum !== undefined) this.widen(id, v);
+      // "change" after "input" (the field loses focus to a click on a box): nothing new, so no redraw
+      // (a redraw between the press and the release would swallow that click)
+      if (e.type === "change" && v === this.leaf[id]) return;
       const leaf = this.leaf.slice();
       leaf[id] = v;
       this.setLeaves(leaf, true);
@@ -807,13 +810,16 @@
       const cls = ["crp-box", "crp-" + (n.op ? "op" : n.kind), known ? "" : "is-pending", active ? "is-active" : "",
                    this.selected === n.id ? "is-selected" : "", onPath.has(n.id) ? "is-path" : "",
                    n.id === G.output ? "is-output" : "", g.final ? "crp-" + sign(g.value) : ""].join(" ");
-      const aria = `${n.shown}: ${n.op ? "operation " + n.op : n.kind}, ${valueText}${gradText ? ", " + gradText : ""}`;
       const w = b.w, h = b.h;
       const cut = (s, cw) => { const room = Math.floor((w - 14) / (cw || 6.2)); return s.length > room ? s.slice(0, room - 1) + "…" : s; };
+      const now = active ? (V.st.kind === "forward" ? "computing" : "sending back") : "";
+      // the name holds the box's visible text, in order (WCAG 2.5.3), then what kind of node it is
+      const seen = [now, cut(title, 7), cut(valueText), gradText ? cut(gradText) : ""].filter(Boolean).join(" ");
+      const aria = `${n.shown}: ${seen} (${n.op ? "operation " + n.op : n.kind}${gradText ? ", " + gradText : ""})`;
       return `<g class="${cls}" transform="translate(${b.x.toFixed(1)},${b.y.toFixed(1)})" data-key="${n.id}" tabindex="0" role="button" aria-label="${esc(aria)}">
         <title>${esc(aria)}</title>
         <rect class="crp-frame" width="${w}" height="${h}" rx="${n.op ? 6 : 14}"/>
-        ${active ? `<text class="crp-now" x="${w / 2}" y="-6" text-anchor="middle">${V.st.kind === "forward" ? "computing" : "sending back"}</text>` : ""}
+        ${now ? `<text class="crp-now" x="${w / 2}" y="-6" text-anchor="middle">${now}</text>` : ""}
         <text class="crp-t1" x="9" y="17">${esc(cut(title, 7))}</text>
         <text class="crp-t2" x="9" y="32">${esc(cut(valueText))}</text>
         ${gradText ? `<text class="crp-t3" x="9" y="47">${esc(cut(gradText))}</text>` : ""}
@@ -830,7 +836,7 @@
       const path = members.some((m) => onPath.has(m));
       if (b.open) {   // the frame goes under the edges, its title bar over them (edges pass beneath it)
         heads.push(`<g class="crp-group-top" transform="translate(${b.x.toFixed(1)},${b.y.toFixed(1)})">
-          <g data-key="${key}" tabindex="0" role="button" aria-expanded="true" aria-label="collapse ${esc(r.shown)}'s ${members.length} nodes">
+          <g data-key="${key}" tabindex="0" role="button" aria-expanded="true" aria-label="${esc(g.line ? r.title : r.shown)} · ${members.length} steps (click to close): collapse ${esc(r.shown)}'s ${members.length} nodes">
             <rect class="crp-group-head" width="${b.w}" height="${HEADER - 4}" rx="10"/>
             <text class="crp-t1" x="10" y="16">▾ ${esc(g.line ? r.title : r.shown)} · ${members.length} steps (click to close)</text></g></g>`);
         return `<g class="crp-group is-open" transform="translate(${b.x.toFixed(1)},${b.y.toFixed(1)})">
@@ -839,15 +845,19 @@
       const cls = ["crp-group", active ? "is-active" : "", sel ? "is-selected" : "", path ? "is-path" : "",
                    known ? "" : "is-pending", gs.final ? "crp-" + sign(gs.value) : ""].join(" ");
       const t = gs.final ? scaleT(gs.value) : 0;
-      const aria = `${r.shown} and ${members.length - 1} nodes only it uses, collapsed; press Enter to expand`;
+      const now = active ? `inside: ${V.st.kind === "forward" ? "computing" : "sending back"}` : "";
+      const lines = [g.title || `▸ ${r.shown} (+${members.length - 1} nodes)`, `value ${known ? fmt(S.value[g.root]) : "?"}`,
+                     gs.value === undefined ? (G.hasGrads ? "grad ?" : "grad: not computed yet") : "grad " + fmt(gs.value) + (gs.final ? "" : " so far")];
+      // the name holds the visible text, in order (WCAG 2.5.3)
+      const aria = `${[now, ...lines].filter(Boolean).join(" ")}: ${r.shown} and ${members.length - 1} nodes only it uses, collapsed; press Enter to expand`;
       return `<g class="${cls}" transform="translate(${b.x.toFixed(1)},${b.y.toFixed(1)})" data-key="${key}" tabindex="0" role="button" aria-expanded="false" aria-label="${esc(aria)}">
         <title>${esc(aria)}</title>
         <rect class="crp-shadow" x="4" y="4" width="${b.w}" height="${b.h}" rx="8"/>
         <rect class="crp-frame" width="${b.w}" height="${b.h}" rx="8"/>
-        ${active ? `<text class="crp-now" x="${b.w / 2}" y="-6" text-anchor="middle">inside: ${V.st.kind === "forward" ? "computing" : "sending back"}</text>` : ""}
-        <text class="crp-t1" x="9" y="17">${esc(g.title || `▸ ${r.shown} (+${members.length - 1} nodes)`)}</text>
-        <text class="crp-t2" x="9" y="32">value ${known ? esc(fmt(S.value[g.root])) : "?"}</text>
-        <text class="crp-t3" x="9" y="47">${gs.value === undefined ? (G.hasGrads ? "grad ?" : "grad: not computed yet") : "grad " + esc(fmt(gs.value)) + (gs.final ? "" : " so far")}</text>
+        ${now ? `<text class="crp-now" x="${b.w / 2}" y="-6" text-anchor="middle">${now}</text>` : ""}
+        <text class="crp-t1" x="9" y="17">${esc(lines[0])}</text>
+        <text class="crp-t2" x="9" y="32">${esc(lines[1])}</text>
+        <text class="crp-t3" x="9" y="47">${esc(lines[2])}</text>
         ${gs.final ? `<rect class="crp-meter-bg" x="8" y="${b.h - 7}" width="${b.w - 16}" height="3" rx="1.5"/><rect class="crp-meter crp-${sign(gs.value)}" x="8" y="${b.h - 7}" width="${((b.w - 16) * t).toFixed(1)}" height="3" rx="1.5"/>` : ""}
       </g>`;
     };
