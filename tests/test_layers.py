@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("explain", ("explain", "explain_tensor")),
     ("views", ("viz", "nn.plots")),
     ("language", ("lang", "steps")),
-    ("front ends", ("", "__main__", "cli", "viz.commands", "web", "lab", "nn.commands", "nn.digits")),
+    ("front ends", ("", "__main__", "cli", "viz.commands", "web", "lab", "nn.commands", "nn.digits", "book")),
 ]
 LEVEL = {layer: i for i, (layer, _) in enumerate(LAYERS)}
 
