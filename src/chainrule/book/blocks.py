@@ -94,7 +94,7 @@ def _values_table(model) -> str:
     return (f'<div class="cr-scroll" tabindex="0" role="region" aria-label="values and gradients of {escape(model.block.id)}">'
             f'<table class="cr-table"><caption class="cr-sr">values and gradients</caption>'
             f'<thead><tr><th scope="col">variable</th><th scope="col">kind</th><th scope="col">value</th>'
-            f'<th scope="col">{escape(_d(out, "·"))}</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+            f'<th scope="col">gradient {escape(_d(out, "(variable)"))}</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
 # ----------------------------------------------------------------------------- kinds
@@ -109,7 +109,8 @@ def r_graph(block, model, models, md, ctx) -> str:
     svg = svg.replace('aria-label="computational graph"',
                       f'aria-label="computational graph of {escape(model.output)}; its chain as text follows"', 1)
     names = [model.wrt] if model.wrt else None
-    return _wrap(block, f'<div class="cr-graph-static">{svg}</div>' + _alt(model, names, "The graph as text"),
+    return _wrap(block, f'<div class="cr-graph-static" tabindex="0" role="region" aria-label="graph of {escape(block.id)} '
+                        f'(scrolls sideways on a narrow screen)">{svg}</div>' + _alt(model, names, "The graph as text"),
                  f"The graph of {model.output}", models, md)
 
 

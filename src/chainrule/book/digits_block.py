@@ -56,14 +56,20 @@ def render_digits(block) -> str:
                 'again.</p>')
     d = digit_numbers(block)
     acc = d["accuracy"]
-    W, H = 320, 120
-    pts = " ".join(f"{10 + (W - 20) * i / max(1, len(acc) - 1):.1f},{H - 10 - (H - 20) * a:.1f}"
-                   for i, a in enumerate(acc))
+    W, H, L, B = 320, 140, 44, 26          # size, left and bottom margins (room for the axis labels)
+    lo = min(0.5, min(acc))                 # the y axis runs from lo (at most 50 %) to 100 %
+    y = lambda a: 10 + (H - B - 10) * (1 - (a - lo) / (1 - lo))
+    x = lambda i: L + (W - L - 10) * i / max(1, len(acc) - 1)
+    pts = " ".join(f"{x(i):.1f},{y(a):.1f}" for i, a in enumerate(acc))
     curve = (f'<svg class="cr-curve" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
              f'aria-label="test accuracy over {len(acc)} epochs, from {fmt(acc[0] * 100, 3)} % to {fmt(acc[-1] * 100, 3)} %">'
-             f'<line x1="10" y1="{H - 10}" x2="{W - 10}" y2="{H - 10}" class="cr-axis"/>'
-             f'<line x1="10" y1="10" x2="10" y2="{H - 10}" class="cr-axis"/>'
-             f'<polyline points="{pts}" class="cr-curve-line" fill="none"/></svg>')
+             f'<line x1="{L}" y1="{H - B}" x2="{W - 10}" y2="{H - B}" class="cr-axis"/>'
+             f'<line x1="{L}" y1="10" x2="{L}" y2="{H - B}" class="cr-axis"/>'
+             f'<text x="{L - 6}" y="{y(1) + 4:.1f}" text-anchor="end">100 %</text>'
+             f'<text x="{L - 6}" y="{y(lo) + 4:.1f}" text-anchor="end">{lo * 100:.0f} %</text>'
+             f'<text x="{L}" y="{H - 8}">epoch 1</text><text x="{W - 10}" y="{H - 8}" text-anchor="end">epoch {len(acc)}</text>'
+             + "".join(f'<circle cx="{x(i):.1f}" cy="{y(a):.1f}" r="2.5" class="cr-curve-dot"/>' for i, a in enumerate(acc))
+             + f'<polyline points="{pts}" class="cr-curve-line" fill="none"/></svg>')
     rows = "".join(f"<tr><td>{i + 1}</td><td>{fmt(l, 4)}</td><td>{fmt(a * 100, 4)} %</td></tr>"
                    for i, (l, a) in enumerate(zip(d["loss"], acc)))
     table = (f'<details class="cr-alt"><summary>The training as a table</summary><div class="cr-scroll" tabindex="0" role="region" aria-label="training, epoch by epoch">'
@@ -82,8 +88,11 @@ def render_digits(block) -> str:
     blame_grid = _grid(d["grad"], blame, "the gradient of the loss with respect to each pixel; "
                                           "+ marks pixels where more ink raises the loss, − where it lowers it")
     grad_rows = "\n".join(" ".join(f"{g:+.3f}" for g in r) for r in d["grad"])
+    def pct(p):
+        return "< 0.01 %" if p < 1e-4 else f"{p * 100:.2f} %"
+
     probs = "".join(f'<li><span class="cr-digit">{k}</span><span class="cr-bar" style="--p:{p:.4f}"></span>'
-                    f'<span>{fmt(p * 100, 3)} %</span></li>' for k, p in enumerate(d["probabilities"]))
+                    f'<span>{pct(p)}</span></li>' for k, p in enumerate(d["probabilities"]))
     return (f'<p>chainrule trained a network with {len(d["hidden"])} hidden layer of {d["hidden"][0]} units '
             f'for {d["epochs"]} epochs on 8×8 handwritten digits (SGD with momentum, cross-entropy loss). '
             f'On the {d["n_test"]} test digits it ends at <strong>{fmt(acc[-1] * 100, 4)} %</strong> accuracy.</p>'
