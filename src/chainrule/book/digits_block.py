@@ -47,7 +47,7 @@ def _grid(rows, cell, label) -> str:
 
 
 def render_digits(block) -> str:
-    from ..numfmt import fmt
+    from ..numfmt import fmt, percent, signed
     try:
         import sklearn  # noqa: F401
     except ImportError:
@@ -60,22 +60,22 @@ def render_digits(block) -> str:
     lo = min(0.5, min(acc))                 # the y axis runs from lo (at most 50 %) to 100 %
     y = lambda a: 10 + (H - B - 10) * (1 - (a - lo) / (1 - lo))
     x = lambda i: L + (W - L - 10) * i / max(1, len(acc) - 1)
-    pts = " ".join(f"{x(i):.1f},{y(a):.1f}" for i, a in enumerate(acc))
+    pts = " ".join(f"{round(x(i), 1)},{round(y(a), 1)}" for i, a in enumerate(acc))
     curve = (f'<svg class="cr-curve" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
              f'aria-label="test accuracy over {len(acc)} epochs, from {fmt(acc[0] * 100, 3)} % to {fmt(acc[-1] * 100, 3)} %">'
              f'<line x1="{L}" y1="{H - B}" x2="{W - 10}" y2="{H - B}" class="cr-axis"/>'
              f'<line x1="{L}" y1="10" x2="{L}" y2="{H - B}" class="cr-axis"/>'
-             f'<text x="{L - 6}" y="{y(1) + 4:.1f}" text-anchor="end">100 %</text>'
-             f'<text x="{L - 6}" y="{y(lo) + 4:.1f}" text-anchor="end">{lo * 100:.0f} %</text>'
+             f'<text x="{L - 6}" y="{round(y(1) + 4, 1)}" text-anchor="end">100 %</text>'
+             f'<text x="{L - 6}" y="{round(y(lo) + 4, 1)}" text-anchor="end">{percent(lo, 0, sep=" ")}</text>'
              f'<text x="{L}" y="{H - 8}">epoch 1</text><text x="{W - 10}" y="{H - 8}" text-anchor="end">epoch {len(acc)}</text>'
-             + "".join(f'<circle cx="{x(i):.1f}" cy="{y(a):.1f}" r="2.5" class="cr-curve-dot"/>' for i, a in enumerate(acc))
+             + "".join(f'<circle cx="{round(x(i), 1)}" cy="{round(y(a), 1)}" r="2.5" class="cr-curve-dot"/>' for i, a in enumerate(acc))
              + f'<polyline points="{pts}" class="cr-curve-line" fill="none"/></svg>')
     rows = "".join(f"<tr><td>{i + 1}</td><td>{fmt(l, 4)}</td><td>{fmt(a * 100, 4)} %</td></tr>"
                    for i, (l, a) in enumerate(zip(d["loss"], acc)))
     table = (f'<details class="cr-alt"><summary>The training as a table</summary><div class="cr-scroll" tabindex="0" role="region" aria-label="training, epoch by epoch">'
              f'<table class="cr-table"><thead><tr><th scope="col">epoch</th><th scope="col">training loss</th>'
              f'<th scope="col">test accuracy</th></tr></thead><tbody>{rows}</tbody></table></div></details>')
-    ink = _grid(d["image"], lambda v: f'<span style="--v:{v:.3f}"></span>',
+    ink = _grid(d["image"], lambda v: f'<span style="--v:{round(v, 3)}"></span>',
                 f"the handwritten digit, 8 by 8 pixels; its label is {d['label']}")
     top = max(abs(g) for r in d["grad"] for g in r) or 1.0
 
@@ -83,15 +83,15 @@ def render_digits(block) -> str:
         level = abs(g) / top
         sign = "+" if g > 0 else "−" if g < 0 else ""
         cls = "pos" if g > 0 else "neg"
-        return f'<span class="cr-{cls}" style="--a:{level:.3f}">{sign if level > 0.25 else ""}</span>'
+        return f'<span class="cr-{cls}" style="--a:{round(level, 3)}">{sign if level > 0.25 else ""}</span>'
 
     blame_grid = _grid(d["grad"], blame, "the gradient of the loss with respect to each pixel; "
                                           "+ marks pixels where more ink raises the loss, − where it lowers it")
-    grad_rows = "\n".join(" ".join(f"{g:+.3f}" for g in r) for r in d["grad"])
+    grad_rows = "\n".join(" ".join(signed(g, 3) for g in r) for r in d["grad"])
     def pct(p):
-        return "< 0.01 %" if p < 1e-4 else f"{p * 100:.2f} %"
+        return "< 0.01 %" if p < 1e-4 else percent(p, 2, sep=" ")
 
-    probs = "".join(f'<li><span class="cr-digit">{k}</span><span class="cr-bar" style="--p:{p:.4f}"></span>'
+    probs = "".join(f'<li><span class="cr-digit">{k}</span><span class="cr-bar" style="--p:{round(p, 4)}"></span>'
                     f'<span>{pct(p)}</span></li>' for k, p in enumerate(d["probabilities"]))
     return (f'<p>chainrule trained a network with {len(d["hidden"])} hidden layer of {d["hidden"][0]} units '
             f'for {d["epochs"]} epochs on 8×8 handwritten digits (SGD with momentum, cross-entropy loss). '

@@ -266,8 +266,9 @@ class BuildReport:
     out: Path | None = None
 
     def line(self) -> str:
+        from ..numfmt import fixed
         return (f"built {len(self.built)} of {self.pages} lesson pages ({len(self.unchanged)} unchanged), "
-                f"{self.checked} stated numbers checked, in {self.seconds:.2f} s: {self.out}")
+                f"{self.checked} stated numbers checked, in {fixed(self.seconds, 2)} s: {self.out}")
 
 
 def _course_name(src: Path, lessons) -> str:
