@@ -62,7 +62,7 @@ EXIT_STATUSES = ("exit status: 0 done; 1 a failed check (lesson check) or a bug 
                  "a warning says where and why)")
 
 PLUGINS = ["chainrule.nn.commands", "chainrule.viz.commands", "chainrule.web.commands", "chainrule.lab.practice",
-           "chainrule.lab.cards", "chainrule.book.commands"]
+           "chainrule.lab.cards", "chainrule.book.commands", "chainrule.lab.commands"]
 
 # Subparser groups by name, filled by build_parser() before the plugins register:
 # "chainrule" (the top level) and "lesson".
