@@ -82,7 +82,7 @@ def test_vanish_grad_norms_are_the_tensor_engines_gradients():
     got = V.run_network(cfg)
     n = V.network_numbers(cfg)
     h, hs, zs = n["x"], [n["x"]], []
-    for W, b in zip(n["W"], n["b"]):
+    for W, b in zip(n["W"], n["b"], strict=True):
         z = h @ W.T + b
         zs.append(z)
         h = np.tanh(z)
@@ -159,3 +159,181 @@ def test_a_plot_without_matplotlib_is_a_clear_error(tmp_path):
         "chainrule: error: matplotlib is needed to draw the plot: pip install matplotlib "
         "(or pip install 'chainrule[plot]')"]
     assert not (tmp_path / "v.png").exists()
+
+
+# --------------------------------------------------------------------------
+# jacobian, modes
+# --------------------------------------------------------------------------
+
+def test_jacobian_scalars_both_modes():
+    import chainrule
+    f = lambda x, y: x * y + x.sin()          # noqa: E731
+    for mode in ("forward", "reverse"):
+        dx, dy = chainrule.jacobian(f, [2.0, 3.0], mode=mode)
+        assert float(dx) == pytest.approx(3.0 + math.cos(2.0), rel=1e-15)
+        assert float(dy) == 2.0
+        assert float(chainrule.jacobian(lambda x: (3 * x + 1) ** 2, 2.0, mode)) == 42.0   # seed 003's worked example
+        J = chainrule.jacobian(lambda t: [t * 2, t.exp(), 3.0], 1.0, mode)
+        assert J.shape == (3,) and J.tolist() == [2.0, math.e, 0.0]
+
+
+def test_jacobian_tensors_forward_equals_reverse_and_torch():
+    torch = pytest.importorskip("torch")
+    import chainrule
+    rng = np.random.default_rng(1)
+    W, x = rng.normal(size=(4, 3)), rng.normal(size=(2, 3))
+
+    def f(x):
+        return ((x @ W.T).tanh() * 2).sum(1)           # (2, 3) -> (2,)
+
+    Jf = chainrule.jacobian(f, x, mode="forward")
+    Jr = chainrule.jacobian(f, x, mode="reverse")
+    Wt = torch.tensor(W)
+    Jt = torch.autograd.functional.jacobian(lambda t: ((t @ Wt.T).tanh() * 2).sum(1), torch.tensor(x)).numpy()
+    assert Jf.shape == Jr.shape == (2, 2, 3)
+    np.testing.assert_allclose(Jf, Jt, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(Jr, Jt, rtol=1e-12, atol=1e-14)
+
+    def g(A, v):                                        # two tensor inputs, a scalar out
+        return (A @ v).sigmoid().mean() + (A * A).sum() / 7
+    A, v = rng.normal(size=(3, 4)), rng.normal(size=4)
+    gf, gr = chainrule.jacobian(g, [A, v], "forward"), chainrule.jacobian(g, [A, v], "reverse")
+    At, vt = torch.tensor(A), torch.tensor(v)
+    gt = torch.autograd.functional.jacobian(lambda a, b: (a @ b).sigmoid().mean() + (a * a).sum() / 7, (At, vt))
+    for got in (gf, gr):
+        for a, b in zip(got, gt, strict=True):
+            np.testing.assert_allclose(a, b.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_jacobian_cost_counts_passes_and_evaluations():
+    from chainrule.jacobians import jacobian_cost
+    f = lambda w: (w * w).sum()               # noqa: E731  2 primitives
+    J, fwd = jacobian_cost(f, np.arange(5.0), "forward")
+    J2, rev = jacobian_cost(f, np.arange(5.0), "reverse")
+    assert J.tolist() == J2.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert (fwd.passes, fwd.evaluations) == (5, 10)     # one pass per input, 2 primitives each
+    assert (rev.passes, rev.evaluations) == (1, 4)      # one sweep: 2 forward + 2 backward
+
+
+@pytest.mark.parametrize("args, words", [
+    ((lambda x: x, 1.0, "sideways"), "mode must be 'forward' or 'reverse'"),
+    ((lambda x: x, "abc"), "must be a number or an array"),
+    ((lambda x: x, [float("nan")]), "finite"),
+    ((lambda x: "no", 1.0), "f returned str"),
+    ((3, 1.0), "f must be a function"),
+])
+def test_jacobian_bad_arguments(args, words):
+    import chainrule
+    from chainrule.errors import InputError
+    with pytest.raises(InputError, match=words):
+        chainrule.jacobian(*args)
+
+
+def test_modes_json_shape_and_counts(capsys):
+    got = run_json(capsys, "modes", "--inputs", "1,10,100", "--repeat", "1")
+    assert [r["n"] for r in got["rows"]] == [1, 10, 100]
+    for r in got["rows"]:
+        assert {"n", "forward_passes", "reverse_passes", "forward_seconds", "reverse_seconds"} <= set(r)
+        assert r["forward_passes"] == r["n"] and r["reverse_passes"] == 1     # a million questions vs one
+        assert r["forward_evaluations"] == 4 * r["n"] and r["reverse_evaluations"] == 8
+        assert r["forward_seconds"] > 0 and r["reverse_seconds"] > 0 and r["agree"]
+    for r in got["one_to_many"]:
+        assert r["forward_passes"] == 1 and r["reverse_passes"] == r["n"]
+    assert got["agree"] and got["max_difference"] < 1e-12
+    assert set(got["crossover"]) == {"rows", "one_to_many"}
+
+
+def test_modes_text_and_errors(capsys, tmp_path):
+    code, out, err = run(capsys, "modes", "--inputs", "1,5", "--repeat", "1", "-o", str(tmp_path / "m.svg"))
+    assert code == 0, err
+    assert "n inputs → 1 output" in out and "1 input → n outputs" in out and "same numbers" in out
+    assert (tmp_path / "m.svg").read_bytes().lstrip().startswith(b"<?xml")
+    assert "--inputs 0" in bad(capsys, "modes", "--inputs", "0")
+    assert "--inputs 'ten'" in bad(capsys, "modes", "--inputs", "ten")
+    assert "--inputs 20000" in bad(capsys, "modes", "--inputs", "20000")
+
+
+# --------------------------------------------------------------------------
+# slope, landscape
+# --------------------------------------------------------------------------
+
+SEED_003_CURVE = "f = ½*x² − x + 1.5"
+SEED_003_BOWL = "f = x² + 2*y²"
+
+
+def test_slope_is_seed_003s_slider(capsys):
+    got = run_json(capsys, "slope", SEED_003_CURVE, "--at", "x=2", "--dx", "0.1")
+    assert (got["value"], got["derivative"], got["dx"]) == (1.5, 1.0, 0.1)
+    assert got["prediction"] == 1.6 == 1.5 + 1.0 * 0.1     # 1.500 + 1.000·0.10 = 1.600
+    assert got["true_value"] == pytest.approx(1.605, abs=1e-15)   # ½·2.1² − 2.1 + 1.5
+    assert got["error"] == pytest.approx(0.005, abs=1e-15)
+    assert len(got["curve"]["xs"]) == len(got["curve"]["values"]) == 201
+    code, out, _ = run(capsys, "slope", SEED_003_CURVE, "--at", "x=2")
+    assert "f(2.1) ≈ 1.5 + 1·0.1 = 1.6" in out and "f(2.1) = 1.605" in out
+
+
+def test_slope_halving_dx_quarters_the_error(capsys):
+    a = run_json(capsys, "slope", "f = exp(x) * sin(x)", "--at", "x=0.3", "--dx", "0.01")
+    b = run_json(capsys, "slope", "f = exp(x) * sin(x)", "--at", "x=0.3", "--dx", "0.005")
+    assert a["error"] / b["error"] == pytest.approx(4, rel=0.02)
+
+
+def test_slope_gaps_outside_the_domain(capsys):
+    got = run_json(capsys, "slope", "f = log(x)", "--at", "x=0.5", "--range=-1,2")
+    assert got["curve"]["values"][0] is None and got["curve"]["values"][-1] == pytest.approx(math.log(2))
+    assert got["derivative"] == 2.0
+
+
+def test_landscape_is_seed_003s_heat_map(capsys, seed_reference):
+    ref = seed_reference["quadratic_2d"]
+    got = run_json(capsys, "landscape", SEED_003_BOWL, "--at", "x=0.5", "y=0.3", "--x", "x", "--y", "y",
+                   "--steps", "20", "--lr", "0.1")
+    assert got["value"] == pytest.approx(ref["values"]["f"], abs=1e-15)
+    assert got["partials"] == {"x": ref["gradients"]["df/dx"], "y": ref["gradients"]["df/dy"]} == {"x": 1.0, "y": 1.2}
+    assert got["slices"]["x"]["held"] == {"y": 0.3} and got["slices"]["x"]["slope"] == 1.0
+    assert got["slices"]["y"]["held"] == {"x": 0.5} and got["slices"]["y"]["slope"] == 1.2
+    path = got["trajectory"]
+    assert len(path) == 21 and path[0] == {"x": 0.5, "y": 0.3, "value": got["value"]}
+    assert path[1]["x"] == pytest.approx(0.5 - 0.1 * 1.0) and path[1]["y"] == pytest.approx(0.3 - 0.1 * 1.2)
+    assert all(b["value"] < a["value"] for a, b in zip(path, path[1:], strict=False))      # downhill every step
+    g = got["grid"]
+    assert len(g["values"]) == len(g["ys"]) == 41 and all(len(row) == 41 for row in g["values"])
+    i, j = g["xs"].index(0.0), g["ys"].index(0.0)
+    assert g["values"][j][i] == 0.0 == g["min"]
+    for a in got["arrows"]:
+        u, v = a["at"]
+        assert a["grad"] == pytest.approx([2 * u, 4 * v], abs=1e-12)
+
+
+def test_landscape_text_and_plot(capsys, tmp_path):
+    code, out, err = run(capsys, "landscape", SEED_003_BOWL, "--at", "x=0.5", "y=0.3", "-o", str(tmp_path / "l.png"))
+    assert code == 0, err
+    assert "∂f/∂x = 1: the slope of slice 1" in out and "∂f/∂y = 1.2: the slope of slice 2" in out
+    assert (tmp_path / "l.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["slope", "f = x +", "--at", "x=1"], "line 1"),
+    (["slope", "f = x*y", "--at", "x=1", "y=2", "--x", "z"], "--x z: not an input"),
+    (["slope", "f = a*b", "--at", "a=1", "b=2"], "say which one to vary with --x"),
+    (["slope", "f = x*x", "--at", "x=1", "--dx", "0"], "--dx 0"),
+    (["slope", "f = x*x", "--at", "x=1", "--range", "3,1"], "LOW < HIGH"),
+    (["slope", "f = log(x)", "--at", "x=-1"], "log(-1) is undefined"),
+    (["slope", "f = x*x"], "missing value for input 'x'"),
+    (["slope", "f = x*x", "--at", "x=1", "-o", "p.gif"], ".png or .svg"),
+    (["landscape", "f = x*y", "--at", "x=1", "y=2", "--x", "w"], "--x w: not an input"),
+    (["landscape", "f = x*y", "--at", "x=1", "y=2", "--y", "x"], "both x"),
+    (["landscape", "f = x*y + z", "--at", "x=1", "y=2", "z=0", "--x", "f"], "computed by the program"),
+    (["landscape", "f = x*y", "--at", "x=1", "y=2", "--steps", "-1"], "--steps -1"),
+    (["landscape", "f = x*y", "--at", "x=1", "y=2", "--lr", "0"], "--lr 0"),
+    (["landscape", "f = x*y", "--at", "x=1", "y=2", "--grid", "2"], "--grid 2"),
+    (["landscape", "f = x*y", "--at", "x=1", "y=2", "--html", "a.txt"], ".html"),
+])
+def test_slope_landscape_bad_input_is_one_line(capsys, argv, words):
+    assert words in bad(capsys, *argv)
+
+
+def test_landscape_stops_where_the_program_is_undefined(capsys):
+    got = run_json(capsys, "landscape", "f = log(x) + y*y", "--at", "x=0.5", "y=1", "--lr", "1", "--steps", "5")
+    assert got["stopped"] and "domain" in got["stopped"]
+    assert len(got["trajectory"]) == 1

@@ -20,6 +20,7 @@ from .functions import _HOOKS as _function_hooks
 from .functions import FUNCTIONS as _FUNCTIONS
 from .gradcheck import GradcheckResult, dot_product_test, gradcheck
 from .higher import GradError, grad, hvp
+from .jacobians import jacobian
 from .numfmt import printoptions, set_printoptions
 from .ops import OPS
 from .scalar import MathError, Value, parameters_of, zero_grad
@@ -38,11 +39,11 @@ _display.add_loader(lambda: _importlib.import_module(".viz", __name__))
 # Subpackages and modules reached as attributes (chainrule.nn, chainrule.optim, ...), imported on first use.
 _SUBMODULES = ("nn", "optim", "tensor", "forward", "explain", "explain_tensor", "viz", "web", "lab", "lang",
                "cli", "functions", "gradcheck", "ops", "scalar", "trace", "autodiff", "errors", "textfmt",
-               "files", "anomaly", "numfmt", "higher")
+               "files", "anomaly", "numfmt", "higher", "jacobians")
 
 __all__ = ["Value", "Tensor", "MathError", "GraphCutError", "OPS", "no_grad", "enable_grad",
            "is_grad_enabled", "zero_grad", "parameters_of", "Trace", "Tracer", "trace", "gradcheck",
-           "dot_product_test", "GradcheckResult", "grad", "hvp", "GradError", "detect_anomaly", "AnomalyError", "StaleGraphError",
+           "dot_product_test", "GradcheckResult", "grad", "hvp", "GradError", "jacobian", "detect_anomaly", "AnomalyError", "StaleGraphError",
            "set_printoptions", "printoptions", "__version__", *_FUNCTIONS]
 
 

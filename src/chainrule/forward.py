@@ -20,10 +20,20 @@ from .ops import Op, attributes, install, keyword_method, on_register, uninstall
 from .scalar import MathError
 from .tensor import Tensor
 
-__all__ = ["Dual", "jvp", "derivative", "gradient_forward"]
+__all__ = ["Dual", "jvp", "derivative", "gradient_forward", "evaluations"]
+
+# Primitive evaluations so far (each computes a value and its tangent): ``chainrule modes`` counts
+# forward mode's work with it. A plain counter: reading it around a call tells that call's cost.
+_tally = [0]
+
+
+def evaluations() -> int:
+    """How many primitives forward mode has evaluated in this process (value and tangent each)."""
+    return _tally[0]
 
 
 def _apply(op: Op, a: "Dual", b: "Dual | None", k=None) -> "Dual":
+    _tally[0] += 1
     y = None if b is None else b.value
     if isinstance(a.value, np.ndarray) or isinstance(y, np.ndarray):
         with np.errstate(all="ignore"):
@@ -60,6 +70,12 @@ def _times(local, tangent):
     return 0.0 if tangent == 0 else local * tangent
 
 
+def _full(tangent, like):
+    """A tangent as an array of ``like``'s shape (a constant's tangent may be the number 0)."""
+    t = np.asarray(tangent, dtype=float)
+    return t if t.shape == np.shape(like) else np.broadcast_to(t, np.shape(like))
+
+
 def _lift(x) -> "Dual":
     if isinstance(x, Dual):
         return x
@@ -81,6 +97,39 @@ class Dual:
         return f"Dual(value={self.value!r}, tangent={self.tangent!r})"
 
     # operators and methods: one set per op row, installed below
+
+    # -- arrays: the structural ops a Tensor function uses. Each is linear in its input (its
+    # tangent is the same op applied to the tangent), except matmul, which is bilinear.
+    @property
+    def shape(self) -> tuple:
+        return np.shape(self.value)
+
+    @property
+    def ndim(self) -> int:
+        return np.ndim(self.value)
+
+    def _linear(self, fn) -> "Dual":
+        _tally[0] += 1
+        return Dual(np.asarray(fn(np.asarray(self.value))), np.asarray(fn(_full(self.tangent, self.value))))
+
+    def sum(self, dim=None, keepdim: bool = False): return self._linear(lambda a: np.sum(a, axis=dim, keepdims=keepdim))
+    def mean(self, dim=None, keepdim: bool = False): return self._linear(lambda a: np.mean(a, axis=dim, keepdims=keepdim))
+    def reshape(self, *shape): return self._linear(lambda a: np.reshape(a, shape[0] if len(shape) == 1 else shape))
+    def transpose(self, dim0: int = -2, dim1: int = -1): return self._linear(lambda a: np.swapaxes(a, dim0, dim1))
+    def __getitem__(self, key): return self._linear(lambda a: a[key])
+
+    @property
+    def T(self) -> "Dual":  # noqa: N802 (NumPy's and PyTorch's name)
+        return self._linear(lambda a: a.T)
+
+    def __matmul__(self, o):
+        o = _lift(o)
+        _tally[0] += 1
+        a, b = np.asarray(self.value), np.asarray(o.value)
+        return Dual(a @ b, _full(self.tangent, a) @ b + a @ _full(o.tangent, b))
+
+    def __rmatmul__(self, o):
+        return _lift(o).__matmul__(self)
 
 
 def _methods(op: Op) -> dict:

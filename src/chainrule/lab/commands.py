@@ -94,6 +94,57 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="draw the plot: FILE.png or FILE.svg (needs matplotlib)")
     p.set_defaults(func=cmd_vanish)
 
+    p = subparsers.add_parser(
+        "modes", help="forward vs reverse mode, measured: passes, evaluations and time against n",
+        description="Compute a many-inputs-one-output function's full gradient (a loss of n weights) and a "
+                    "one-input-many-outputs function's derivative both ways, with chainrule.jacobian, counting "
+                    "passes and primitive evaluations and timing each: the crossover, measured.")
+    p.add_argument("--inputs", default="1,10,100,1000", metavar="LIST",
+                   help="the sizes n, comma-separated (default 1,10,100,1000; each at most 10,000)")
+    p.add_argument("--repeat", default="3", metavar="N", help="time quick runs N times and keep the best (default 3)")
+    p.add_argument("--json", action="store_true",
+                   help='one JSON object: {"rows": [{"n", "forward_passes", "reverse_passes", "forward_seconds", '
+                        '"reverse_seconds", …}, …] (n inputs → 1 output), "one_to_many": [...], "crossover": {…}}')
+    p.add_argument("-o", "--output", metavar="FILE", help="draw the plot: FILE.png or FILE.svg (needs matplotlib)")
+    p.set_defaults(func=cmd_modes)
+
+    from ..cli import EXIT_STATUSES, add_program_arguments
+    p = subparsers.add_parser(
+        "slope", help="a derivative as the slope of the tangent line: value, slope, prediction vs true value",
+        epilog=EXIT_STATUSES,
+        description="Run PROGRAM at the given inputs and report its value, its derivative in one input (--x), "
+                    "the tangent line's prediction f(x + dx) ≈ f(x) + f′(x)·dx and the true value there.")
+    add_program_arguments(p)
+    p.add_argument("--x", metavar="NAME", help="the input to vary (default: x, or the only input)")
+    p.add_argument("--dx", default="0.1", metavar="STEP", help="the step of the prediction (default 0.1)")
+    p.add_argument("--range", metavar="LOW,HIGH", help="the curve's extent in the plot and page (default x ± 2)")
+    p.add_argument("--json", action="store_true", help="one JSON object: value, derivative, prediction, "
+                                                       "true_value, error, curve")
+    p.add_argument("-o", "--output", metavar="FILE", help="draw the plot: FILE.png or FILE.svg (needs matplotlib)")
+    p.add_argument("--html", metavar="FILE", help="write the interactive page component (FILE.html): drag x")
+    p.set_defaults(func=cmd_slope)
+
+    p = subparsers.add_parser(
+        "landscape", help="a function of two inputs as a heat map: slices, partial derivatives, descent",
+        epilog=EXIT_STATUSES,
+        description="The output of PROGRAM over two inputs (--x, --y) around the point: a heat map, the two "
+                    "slices through the point with their slopes (the partial derivatives), gradient arrows, "
+                    "and the path of gradient descent from the point.")
+    add_program_arguments(p)
+    p.add_argument("--x", metavar="NAME", help="the input along the horizontal axis (default x)")
+    p.add_argument("--y", metavar="NAME", help="the input along the vertical axis (default y)")
+    p.add_argument("--steps", default="20", metavar="N", help="gradient-descent steps (default 20)")
+    p.add_argument("--lr", default="0.1", metavar="RATE", help="learning rate of the descent (default 0.1)")
+    p.add_argument("--grid", default="41", metavar="N", help="heat-map points per side (default 41)")
+    p.add_argument("--xrange", metavar="LOW,HIGH", help="the horizontal extent (default: around the path)")
+    p.add_argument("--yrange", metavar="LOW,HIGH", help="the vertical extent (default: around the path)")
+    p.add_argument("--json", action="store_true", help="one JSON object: value, partials, slices, grid, "
+                                                       "arrows, trajectory")
+    p.add_argument("-o", "--output", metavar="FILE", help="draw the plot: FILE.png or FILE.svg (needs matplotlib)")
+    p.add_argument("--html", metavar="FILE", help="write the interactive page component (FILE.html): "
+                                                 "click the heat map")
+    p.set_defaults(func=cmd_landscape)
+
 
 # --------------------------------------------------------------------------
 # vanish
@@ -209,4 +260,183 @@ def cmd_vanish(args) -> int:
         return 0
     from ..cli import _print_lines
     _print_lines(vanish_text(nets, chains))
+    return 0
+
+
+# --------------------------------------------------------------------------
+# modes
+# --------------------------------------------------------------------------
+
+def _seconds(t: float) -> str:
+    from ..numfmt import fmt
+    return f"{fmt(t * 1e3, 3)} ms" if t < 1 else f"{fmt(t, 3)} s"
+
+
+def modes_text(result: dict) -> list[str]:
+    from ..cli import _table
+    from ..numfmt import fmt
+    lines = ["forward vs reverse mode, measured with chainrule.jacobian (the same op table both ways; "
+             "times on this machine)"]
+    cases = (("rows", f"n inputs → 1 output: {result['functions']['rows']}, the gradient of a loss of n weights",
+              "reverse"),
+             ("one_to_many", f"1 input → n outputs: {result['functions']['one_to_many']}, the derivative of n "
+                             "outputs of one number", "forward"))
+    for key, title, winner in cases:
+        rows = result[key]
+        lines += ["", title,
+                  _table(["n", "forward passes", "reverse passes", "forward evals", "reverse evals",
+                          "forward time", "reverse time"],
+                         [[str(r["n"]), str(r["forward_passes"]), str(r["reverse_passes"]),
+                           str(r["forward_evaluations"]), str(r["reverse_evaluations"]),
+                           _seconds(r["forward_seconds"]), _seconds(r["reverse_seconds"])] for r in rows])]
+        last = rows[-1]
+        loser = "forward" if winner == "reverse" else "reverse"
+        ratio = last[f"{loser}_seconds"] / last[f"{winner}_seconds"] if last[f"{winner}_seconds"] else float("inf")
+        cross = result["crossover"][key]
+        where = (f"{winner} mode is faster from n = {cross} on" if cross is not None
+                 else f"{winner} mode is not faster at any n measured (try larger n)")
+        lines.append(f"  {where}; at n = {last['n']}: {last[f'{loser}_passes']} {loser} "
+                     f"{'passes' if loser == 'forward' else 'sweeps'} against {last[f'{winner}_passes']}, "
+                     f"{fmt(ratio, 3)}× the time")
+    lines += ["", f"both modes give the same numbers (largest difference {fmt(result['max_difference'])})"
+              if result["agree"] else f"warning: the modes disagree by up to {fmt(result['max_difference'])}"]
+    return lines
+
+
+def cmd_modes(args) -> int:
+    from . import modes as M
+    from .vanish import _whole
+    ns = M.parse_inputs(args.inputs)
+    repeat = _whole(args.repeat, "--repeat", 1, 20)
+    _check_output(args.output)
+    result = M.run_modes(ns, repeat)
+    if args.output:
+        from .plots import plot_modes
+        plot_modes(result, args.output)
+        _wrote(args.output, "the forward-vs-reverse plot")
+    if args.json:
+        _print_json(result)
+    else:
+        from ..cli import _print_lines
+        _print_lines(modes_text(result))
+    return 0 if result["agree"] else 1
+
+
+# --------------------------------------------------------------------------
+# slope, landscape
+# --------------------------------------------------------------------------
+
+def _program_at(args):
+    from ..cli import program_values, read_program
+    from ..lang import parse
+    program = parse(read_program(args.program))
+    return program, program_values(program, args.at)
+
+
+def slope_text(r: dict) -> list[str]:
+    from ..numfmt import factor, fmt
+    f, x = r["output"], r["x"]
+    others = {k: v for k, v in r["inputs"].items() if k != x}
+    held = f" ({', '.join(f'{k} = {fmt(v)}' for k, v in others.items())} held)" if others else ""
+    lines = [f"{f} at {x} = {fmt(r['at'])}{held}: {fmt(r['value'])}",
+             f"d{f}/d{x} = {fmt(r['derivative'])}: the slope of the tangent line there"]
+    if r["true_value"] is None:
+        lines.append(f"tangent-line prediction: {f}({fmt(r['at_next'])}) ≈ {fmt(r['value'])} + "
+                     f"{factor(r['derivative'])}·{factor(r['dx'])} = {fmt(r['prediction'])}; the program has no value "
+                     f"at {x} = {fmt(r['at_next'])}")
+        return lines
+    lines += [f"tangent-line prediction: {f}({fmt(r['at_next'])}) ≈ {fmt(r['value'])} + {factor(r['derivative'])}·"
+              f"{factor(r['dx'])} = {fmt(r['prediction'])}",
+              f"true value:              {f}({fmt(r['at_next'])}) = {fmt(r['true_value'])}"]
+    if r["error"] is not None:
+        if r["error"] == 0:
+            lines.append("the prediction is exact: the curve is a straight line here")
+        else:
+            lines.append(f"the prediction is off by {fmt(r['error'])}: the curve bends away from its tangent "
+                         f"(the error shrinks like dx²; halve --dx and it drops about four times)")
+    return lines
+
+
+def cmd_slope(args) -> int:
+    from ..cli import EXIT_NONFINITE, _print_lines, _warn_lines
+    from .slope import parse_range, slope
+    program, at = _program_at(args)
+    dx = _number(args.dx, "--dx")
+    span = parse_range(args.range, "--range")
+    _check_output(args.output)
+    _check_html(args.html)
+    r = slope(program, at, args.x, dx, span)
+    if args.output:
+        from .plots import plot_slope
+        plot_slope(r, args.output)
+        _wrote(args.output, "the slope plot")
+    if args.html:
+        from .pages import slope_page
+        _write_html(args.html, slope_page(program, at=at, x=r["x"], dx=dx, span=span), "the slope page")
+    status = EXIT_NONFINITE if r["warnings"] else 0
+    if args.json:
+        _print_json(r if r["warnings"] else {k: v for k, v in r.items() if k != "warnings"})
+        return status
+    _warn_lines(r["warnings"])
+    _print_lines(slope_text(r))
+    return status
+
+
+def landscape_text(r: dict) -> list[str]:
+    from ..cli import _table
+    from ..numfmt import fmt
+    f, x, y = r["output"], r["x"], r["y"]
+    gx, gy = r["partials"][x], r["partials"][y]
+    lines = [f"{f}({x}, {y}) at {x} = {fmt(r['at'][x])}, {y} = {fmt(r['at'][y])}: {fmt(r['value'])}",
+             f"∂{f}/∂{x} = {fmt(gx)}: the slope of slice 1 (vary {x}, {y} held at {fmt(r['at'][y])})",
+             f"∂{f}/∂{y} = {fmt(gy)}: the slope of slice 2 (vary {y}, {x} held at {fmt(r['at'][x])})",
+             f"gradient ({fmt(gx)}, {fmt(gy)}), length {fmt(r['gradient_norm'])}: the way uphill; "
+             "gradient descent steps the other way", ""]
+    path = r["trajectory"]
+    shown = path if len(path) <= 12 else path[:6] + [None] + path[-5:]
+    rows = [["…", "", "", ""] if p is None else [str(path.index(p)), fmt(p[x]), fmt(p[y]),
+                                                  "—" if p["value"] is None else fmt(p["value"])] for p in shown]
+    lines += [f"gradient descent from the point, lr {fmt(r['lr'])}, {len(path) - 1} steps:",
+              _table(["step", x, y, f], rows)]
+    if r["stopped"]:
+        lines.append(f"  stopped early: {r['stopped']}")
+    elif len(path) > 1 and path[-1]["value"] is not None and r["value"] is not None:
+        change = path[-1]["value"] - r["value"]
+        lines.append(f"  {f} went from {fmt(r['value'])} to {fmt(path[-1]['value'])} ({'+' if change > 0 else ''}"
+                     f"{fmt(change)})" + (": this learning rate overshoots" if change > 0 else ""))
+    g = r["grid"]
+    lines += ["", f"heat map: {x} from {fmt(g['xs'][0])} to {fmt(g['xs'][-1])}, {y} from {fmt(g['ys'][0])} to "
+                  f"{fmt(g['ys'][-1])} ({len(g['xs'])}×{len(g['ys'])} points), {f} from "
+                  f"{fmt(g['min']) if g['min'] is not None else '—'} to {fmt(g['max']) if g['max'] is not None else '—'}"]
+    return lines
+
+
+def cmd_landscape(args) -> int:
+    from ..cli import _parse_lr, _print_lines
+    from .slope import landscape, parse_range
+    from .vanish import _whole
+    program, at = _program_at(args)
+    steps = _whole(args.steps, "--steps", 0, 1000)
+    grid = _whole(args.grid, "--grid", 3, 201)
+    lr = _parse_lr(args.lr)
+    xr, yr = parse_range(args.xrange, "--xrange"), parse_range(args.yrange, "--yrange")
+    _check_output(args.output)
+    _check_html(args.html)
+    x = args.x if args.x is not None else "x"
+    y = args.y if args.y is not None else "y"
+    r = landscape(program, at, x, y, steps, lr, grid, xrange=xr, yrange=yr)
+    if args.output:
+        from .plots import plot_landscape
+        plot_landscape(r, args.output)
+        _wrote(args.output, "the landscape plot")
+    if args.html:
+        from .pages import landscape_page
+        _write_html(args.html, landscape_page(program, at=at, x=r["x"], y=r["y"], steps=steps, lr=lr,
+                                              xrange=(r["grid"]["xs"][0], r["grid"]["xs"][-1]),
+                                              yrange=(r["grid"]["ys"][0], r["grid"]["ys"][-1])),
+                    "the landscape page")
+    if args.json:
+        _print_json(r)
+        return 0
+    _print_lines(landscape_text(r))
     return 0
