@@ -337,3 +337,57 @@ def test_landscape_stops_where_the_program_is_undefined(capsys):
     got = run_json(capsys, "landscape", "f = log(x) + y*y", "--at", "x=0.5", "y=1", "--lr", "1", "--steps", "5")
     assert got["stopped"] and "domain" in got["stopped"]
     assert len(got["trajectory"]) == 1
+
+
+# --------------------------------------------------------------------------
+# pages (--html) and the benchmark's references
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["slope", "f = ½*x² − x + 1.5", "--at", "x=2"],
+    ["landscape", "f = x² + 2*y²", "--at", "x=0.5", "y=0.3"],
+    ["vanish", "--depth", "12", "--act", "relu"],
+])
+def test_html_pages_are_one_offline_file(capsys, tmp_path, argv):
+    import re
+    out = tmp_path / "page.html"
+    code, _, err = run(capsys, *argv, "--html", str(out))
+    assert code == 0, err
+    html = out.read_text(encoding="utf-8")
+    assert f'data-chainrule-lab="{argv[0]}"' in html
+    assert "const OPS = {" in html and "ChainrulePlayer" in html and "ChainruleLab" in html  # the op table's JS
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)                       # nothing to fetch
+    assert '<meta name="viewport" content="width=device-width' in html
+
+
+def test_page_functions_for_a_course_builder():
+    from chainrule.errors import InputError
+    from chainrule.lab import pages
+    frag = pages.slope_fragment("f = x**3", at={"x": 1}, element_id="cube")
+    assert frag.startswith('<div class="crl-host" data-chainrule-lab="slope" id="cube">') and "<script>" not in frag
+    data = pages.slope_data("f = x**3", at={"x": 1})
+    assert data["engine"]["derivative"] == 3.0 and data["x"] == "x"
+    two = pages.page([frag, pages.landscape_fragment("f = x*y", at={"x": 1, "y": 2})], "two experiments")
+    assert two.count("<div class=\"crl-host\" data-chainrule-lab=") == 2 and two.count("const OPS = {") == 1
+    with pytest.raises(InputError, match="not an input"):
+        pages.slope_page("f = x*y", at={"x": 1, "y": 2}, x="z")
+    with pytest.raises(InputError, match="depth 61"):
+        pages.vanish_page(depth=61)
+
+
+def test_vanish_html_deeper_than_the_page_is_refused(capsys):
+    assert "60 layers" in bad(capsys, "vanish", "--depth", "80", "--html", "v.html")
+
+
+def test_benchmark_references_compute_the_same_numbers():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lab.py"
+    spec = importlib.util.spec_from_file_location("lab_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.numpy_modes(50)
+    bench.numpy_vanish(depth=5, width=8)
+    rows = bench.commands(1)
+    assert [r[0] for r in rows] == ["modes --inputs 1000", "vanish --depth 50"]
+    assert all(t > 0 and ref > 0 for _, t, ref, _ in rows)

@@ -92,6 +92,8 @@ def register(subparsers) -> None:
                    help='one JSON object: {"act", "depth", "grad_norms": [layer 1 first, …], "chain": {…}, …} '
                         'for one configuration, {"configurations": [...], "chains": [...]} for several')
     p.add_argument("-o", "--output", metavar="FILE", help="draw the plot: FILE.png or FILE.svg (needs matplotlib)")
+    p.add_argument("--html", metavar="FILE", help="write the interactive page component (FILE.html): the same "
+                                                 "network and chain, with controls; depth at most 60")
     p.set_defaults(func=cmd_vanish)
 
     p = subparsers.add_parser(
@@ -237,12 +239,20 @@ def _sub(n: int) -> str:
     return str(n).translate(_SUBS)
 
 
+def depth_over_page(depth: int) -> bool:
+    from .pages import PAGE_MAX_DEPTH
+    return depth > PAGE_MAX_DEPTH
+
+
 def cmd_vanish(args) -> int:
     from . import vanish as V
     acts, configs = _vanish_configs(args)
     weight = _number(args.weight, "--weight")
     start = _number(args.start, "--start")
     _check_output(args.output)
+    _check_html(args.html)
+    if args.html and depth_over_page(configs[0].depth):
+        raise InputError(f"--html: the page's depth slider goes to 60 layers; --depth {configs[0].depth} is too deep")
     nets = [V.run_network(c) for c in configs]
     depth = configs[0].depth
     chains = [V.run_chain(a, depth, weight, 0.0, start) for a in acts]
@@ -250,6 +260,9 @@ def cmd_vanish(args) -> int:
         from .plots import plot_vanish
         plot_vanish([n.to_dict() for n in nets], [c.to_dict() for c in chains], args.output)
         _wrote(args.output, "the vanishing-gradient plot")
+    if args.html:
+        from .pages import vanish_page
+        _write_html(args.html, vanish_page(configs[0], weight=weight, start=start), "the vanishing-gradient page")
     if args.json:
         if len(nets) == 1:
             obj = dict(nets[0].to_dict(), chain=chains[0].to_dict())

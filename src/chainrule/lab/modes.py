@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["DEFAULT_INPUTS", "MAX_N", "parse_inputs", "many_to_one", "one_to_many", "measure", "run_modes"]
+__all__ = ["DEFAULT_INPUTS", "MAX_N", "parse_inputs", "loss_data", "many_to_one", "one_to_many", "measure", "run_modes"]
 
 DEFAULT_INPUTS = (1, 10, 100, 1000)
 MAX_N = 10_000
@@ -45,11 +45,16 @@ def parse_inputs(text: str) -> list[int]:
     return sorted(set(out))
 
 
-def many_to_one(n: int, seed: int = 0):
-    """(f, the point): ``f(w) = mean((w ⊙ x − y)²)`` at a w of n numbers."""
+def loss_data(n: int, seed: int = 0):
+    """(w, x, y) of :func:`many_to_one`: n numbers each, from the lab's reproducible stream, in (−1, 1)."""
     from .vanish import uniforms
     u = uniforms(seed + 1, 0, 3 * n)
-    w, x, y = 2 * u[:n] - 1, 2 * u[n:2 * n] - 1, 2 * u[2 * n:] - 1
+    return 2 * u[:n] - 1, 2 * u[n:2 * n] - 1, 2 * u[2 * n:] - 1
+
+
+def many_to_one(n: int, seed: int = 0):
+    """(f, the point): ``f(w) = mean((w ⊙ x − y)²)`` at a w of n numbers."""
+    w, x, y = loss_data(n, seed)
 
     def f(w):
         return ((w * x - y) ** 2).mean()
