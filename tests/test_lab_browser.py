@@ -42,6 +42,8 @@ def files(tmp_path_factory):
     out["landscape"].write_text(pages.landscape_page(BOWL, at={"x": 0.5, "y": 0.3}, x="x", y="y"), encoding="utf-8")
     out["vanish"].write_text(pages.vanish_page(depth=12, act="tanh", init="kaiming", residual=True, norm=True,
                                                weight=0.7), encoding="utf-8")
+    out["modes"] = d / "modes.html"
+    out["modes"].write_text(pages.modes_page((1, 10, 30)), encoding="utf-8")
     (d / "frame.html").write_text('<!DOCTYPE html><title>course</title><iframe src="slope.html" '
                                   'style="width:380px;height:900px" title="slope"></iframe>', encoding="utf-8")
     out["frame"] = d / "frame.html"
@@ -127,11 +129,10 @@ def test_slope_shows_seed_003s_numbers_then_follows_keyboard_and_drag(browser, f
 
 
 def test_components_at_phone_width_with_visible_focus(browser, files, tmp_path):
-    for kind in ("slope", "landscape", "vanish"):
+    for kind in ("slope", "landscape", "vanish", "modes"):
         p = Page(browser, width=375, height=800).open(files[kind])
         width = p.page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{kind}: the page is {width} px wide at 375 px"
-        p.page.keyboard.press("Tab")
         p.page.keyboard.press("Tab")
         outline = p.page.evaluate("(() => { const e = document.activeElement; const s = getComputedStyle(e); "
                                   "return [e.tagName, s.outlineStyle, s.outlineWidth]; })()")
@@ -225,6 +226,27 @@ def test_vanish_page_network_is_the_engines_and_redraws(browser, files, tmp_path
 
 
 # --------------------------------------------------------------------------
+# modes
+# --------------------------------------------------------------------------
+
+def test_modes_page_differentiates_seed_001s_chain_both_ways(browser, files, seed_reference):
+    ref = seed_reference["chain_1neuron_per_layer_A"]["gradients"]
+    p = Page(browser).open(files["modes"])
+    got = p.page.evaluate("(() => { const c = ChainruleLab.mounted[0]; return [c.forward, c.reverse, c.data.engine.grads]; })()")
+    forward, reverse, engine = got
+    for name in ("w1", "w2", "w3", "a0"):
+        assert forward["grads"][name] == reverse["grads"][name] == engine[name] == ref[f"dC/d{name}"]
+    assert (forward["passes"], reverse["passes"]) == (5, 1)       # one pass per input vs one sweep
+    assert forward["evals"] == 5 * 5 and reverse["evals"] == 2 * 5   # 5 ops: 3 mul, sub, square
+    assert "5 passes" in p.text('[data-key="modes-summary"]')
+    p.page.click("button")                                          # computing again changes nothing
+    assert p.page.evaluate("ChainruleLab.mounted[0].reverse.grads.w1") == 3
+    alt = p.text(".crl-alt")
+    assert "forward mode took 30 passes" in alt and "reverse mode 1 backward sweep" in alt
+    p.close()
+
+
+# --------------------------------------------------------------------------
 # served: chainrule serve's lab section, under its Content-Security-Policy
 # --------------------------------------------------------------------------
 
@@ -252,7 +274,7 @@ def test_served_lab_pages_mount_under_the_csp(browser, base_url):
     p = Page(browser)
     p.page.goto(f"{base_url}/lab", wait_until="load")
     links = p.page.eval_on_selector_all(".crl-list a", "els => els.map(e => e.getAttribute('href'))")
-    assert [h.split("?")[0] for h in links] == ["/lab/slope", "/lab/landscape", "/lab/vanish"]
+    assert [h.split("?")[0] for h in links] == ["/lab/slope", "/lab/landscape", "/lab/vanish", "/lab/modes"]
     for href in links:
         p.page.goto(base_url + href, wait_until="load")
         p.page.wait_for_function("window.ChainruleLab && ChainruleLab.mounted.length === 1")

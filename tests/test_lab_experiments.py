@@ -333,6 +333,11 @@ def test_slope_landscape_bad_input_is_one_line(capsys, argv, words):
     assert words in bad(capsys, *argv)
 
 
+def test_slope_far_out_is_a_gap_not_an_error(capsys):
+    got = run_json(capsys, "slope", "f = x / 2", "--at", "x=1e308", "--dx", "1e308")
+    assert got["true_value"] is None and got["error"] is None     # x + dx is inf: no value there, said plainly
+
+
 def test_landscape_stops_where_the_program_is_undefined(capsys):
     got = run_json(capsys, "landscape", "f = log(x) + y*y", "--at", "x=0.5", "y=1", "--lr", "1", "--steps", "5")
     assert got["stopped"] and "domain" in got["stopped"]
@@ -347,6 +352,7 @@ def test_landscape_stops_where_the_program_is_undefined(capsys):
     ["slope", "f = ½*x² − x + 1.5", "--at", "x=2"],
     ["landscape", "f = x² + 2*y²", "--at", "x=0.5", "y=0.3"],
     ["vanish", "--depth", "12", "--act", "relu"],
+    ["modes", "--inputs", "1,5", "--repeat", "1"],
 ])
 def test_html_pages_are_one_offline_file(capsys, tmp_path, argv):
     import re

@@ -108,6 +108,8 @@ def register(subparsers) -> None:
                    help='one JSON object: {"rows": [{"n", "forward_passes", "reverse_passes", "forward_seconds", '
                         '"reverse_seconds", …}, …] (n inputs → 1 output), "one_to_many": [...], "crossover": {…}}')
     p.add_argument("-o", "--output", metavar="FILE", help="draw the plot: FILE.png or FILE.svg (needs matplotlib)")
+    p.add_argument("--html", metavar="FILE", help="write the page component (FILE.html): these measurements, and "
+                                                 "seed 001's chain differentiated both ways in the page")
     p.set_defaults(func=cmd_modes)
 
     from ..cli import EXIT_STATUSES, add_program_arguments
@@ -322,7 +324,11 @@ def cmd_modes(args) -> int:
     ns = M.parse_inputs(args.inputs)
     repeat = _whole(args.repeat, "--repeat", 1, 20)
     _check_output(args.output)
+    _check_html(args.html)
     result = M.run_modes(ns, repeat)
+    if args.html:
+        from .pages import modes_page
+        _write_html(args.html, modes_page(ns, measured=result), "the forward-vs-reverse page")
     if args.output:
         from .plots import plot_modes
         plot_modes(result, args.output)

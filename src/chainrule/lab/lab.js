@@ -256,7 +256,8 @@
                                 "aria-hidden": "true"}, heat);
     const alt = el("figcaption", {id: `${id}-alt`, class: "crl-alt", "aria-live": "polite"}, fig);
     el("p", {id: `${id}-keys`, class: "crl-hint"}, fig,
-       "click or drag on the heat map; with it focused, the arrow keys move the point");
+       `${X} from ${fmt(x0)} (left) to ${fmt(x1)} (right), ${Y} from ${fmt(y0)} (bottom) to ${fmt(y1)} (top). ` +
+       "Click or drag on the heat map; with it focused, the arrow keys move the point (Shift: ten times as far).");
     const side = el("div", {class: "crl-side"}, row);
     const sx = slider(side, `${id}-x`, X, x0, x1, (x1 - x0) / 500, data.at[X]);
     const sy = slider(side, `${id}-y`, Y, y0, y1, (y1 - y0) / 500, data.at[Y]);
@@ -638,8 +639,98 @@
     return self;
   }
 
+  // ------------------------------------------------------------------ modes: forward vs reverse
+  // The engine's measurements (made in Python, passed in) drawn against n; and, in this page, one
+  // program's gradient both ways: forward mode carries a tangent through the recorded graph, one
+  // pass per input (each op's tangent by its op row's derivatives), reverse mode is the player's
+  // evaluator, one forward pass and one backward sweep. Both count the primitives they evaluate.
+  function forwardMode(data, values) {
+    const nodes = data.trace.nodes, inputs = nodes.filter((n) => n.kind === "input");
+    const leaf = (n) => (n.kind === "input" && n.label in values ? values[n.label] : n.value);
+    const grads = {};
+    let evals = 0;
+    for (const seed of inputs) {
+      const v = new Array(nodes.length), t = new Array(nodes.length).fill(0);
+      for (const n of nodes) {
+        if (!n.op) { v[n.id] = leaf(n); t[n.id] = n.id === seed.id ? 1 : 0; continue; }
+        const op = OPS[n.op], x = v[n.inputs[0]], y = n.inputs.length > 1 ? v[n.inputs[1]] : null;
+        v[n.id] = op.f(x, y, n.param);
+        let s = 0;
+        n.inputs.forEach((i, port) => { if (t[i] !== 0) s += op.d[port](x, y, n.param, v[n.id]) * t[i]; });
+        t[n.id] = s;
+        evals++;
+      }
+      grads[seed.label] = t[data.trace.output];
+    }
+    return {grads, passes: inputs.length, evals};
+  }
+
+  function reverseMode(data, values) {
+    const G = P.makeGraph({trace: data.trace, links: [], exprs: null});
+    const S = P.computeState(G, {domains: data.domains || {}}, (n) => (n.kind === "input" && n.label in values ? values[n.label] : n.value));
+    const grads = {};
+    let ops = 0, swept = 0;
+    for (const n of G.nodes) {
+      if (n.kind === "input") grads[n.label] = S.grad[n.id] === null ? 0 : S.grad[n.id];
+      if (n.op) { ops++; if (S.grad && S.grad[n.id] !== null) swept++; }
+    }
+    return {grads, passes: 1, evals: ops + swept};
+  }
+
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+  function Modes(host, data) {
+    const id = `crl${++uid}`;
+    const box = head(host, data, "modes");
+    const row = el("div", {class: "crl-row"}, box);
+    const cases = [["rows", "n inputs → 1 output: " + data.measured.functions.rows],
+                   ["one_to_many", "1 input → n outputs: " + data.measured.functions.one_to_many]];
+    for (const [key, title] of cases) {
+      const fig = el("figure", {class: "crl-figure crl-half"}, row);
+      el("figcaption", {class: "crl-slice-cap"}, fig, title + " (seconds, log scale)");
+      const sv = el("svg:svg", {viewBox: "0 0 460 280", class: "crl-plot", role: "img", "aria-labelledby": `${id}-${key}`}, fig);
+      const rs = data.measured[key];
+      const ns = rs.map((r) => r.n);
+      const lx = ns.map((n) => Math.log10(n));
+      const ys = rs.flatMap((r) => [r.forward_seconds, r.reverse_seconds]).map((v) => Math.log10(v));
+      const p = plot(sv, 460, 280, [Math.min(...lx), Math.max(...lx) || 1], range(ys), "log₁₀ n", "log₁₀ seconds");
+      el("svg:path", {d: pathOf(lx, rs.map((r) => Math.log10(r.forward_seconds)), p.sx, p.sy), class: "crl-series crl-bold", stroke: COLOURS.sigmoid}, p.layer);
+      el("svg:path", {d: pathOf(lx, rs.map((r) => Math.log10(r.reverse_seconds)), p.sx, p.sy), class: "crl-series crl-bold", stroke: COLOURS.relu, "stroke-dasharray": "7 4"}, p.layer);
+      const legend = el("p", {class: "crl-legend", "aria-hidden": "true"}, fig);
+      for (const [name, c] of [["forward mode", COLOURS.sigmoid], ["reverse mode (dashed)", COLOURS.relu]]) {
+        const k = el("span", {class: "crl-key"}, legend);
+        el("span", {class: "crl-swatch", style: `background:${c}`}, k);
+        k.appendChild(document.createTextNode(name));
+      }
+      const last = rs[rs.length - 1];
+      el("p", {id: `${id}-${key}`, class: "crl-alt"}, fig,
+         `Measured by chainrule's engine: at n = ${last.n}, forward mode took ${plural(last.forward_passes, "pass", "passes")} ` +
+         `(${fmt(last.forward_seconds * 1e3, 3)} ms) and reverse mode ${plural(last.reverse_passes, "backward sweep", "backward sweeps")} ` +
+         `(${fmt(last.reverse_seconds * 1e3, 3)} ms). ` + rs.map((r) => `n = ${r.n}: forward ${fmt(r.forward_seconds * 1e3, 3)} ms, ` +
+         `reverse ${fmt(r.reverse_seconds * 1e3, 3)} ms`).join("; ") + ".");
+    }
+    // in this page: one program, both ways
+    el("h3", {class: "crl-slice-cap"}, box, `In this page: the gradient of ${data.output}, both ways`);
+    const run = el("button", {class: "crl-btn", type: "button"}, box, "Compute both ways");
+    const out = el("div", {class: "crl-scroll", "aria-live": "polite"}, box);
+    const self = {data, el: box};
+    function compute() {
+      const f = forwardMode(data, data.inputs), r = reverseMode(data, data.inputs);
+      const names = Object.keys(r.grads);
+      const rows = names.map((n) => `<tr><td>${esc(n)}</td><td>${esc(fmt(f.grads[n]))}</td><td>${esc(fmt(r.grads[n]))}</td></tr>`).join("");
+      out.innerHTML = `<table class="crl-table"><thead><tr><th scope="col">input</th><th scope="col">∂${esc(data.output)} by forward mode</th>` +
+        `<th scope="col">by reverse mode</th></tr></thead><tbody>${rows}</tbody></table>` +
+        `<p data-key="modes-summary">forward mode: <strong>${f.passes}</strong> passes, ${f.evals} primitive evaluations; ` +
+        `reverse mode: <strong>${r.passes}</strong> backward sweep, ${r.evals} primitive evaluations (each op once forward, once back).</p>`;
+      Object.assign(self, {forward: f, reverse: r});
+    }
+    run.addEventListener("click", compute);
+    compute();
+    return self;
+  }
+
   // ------------------------------------------------------------------ registry
-  const KINDS = {slope: Slope, landscape: Landscape, vanish: Vanish};
+  const KINDS = {slope: Slope, landscape: Landscape, vanish: Vanish, modes: Modes};
   const mounted = [];
 
   function mount(host, data) {
@@ -669,7 +760,7 @@
     return out;
   }
 
-  root.ChainruleLab = {mount, mountAll, mounted, evaluator, KINDS, uniforms, network, chain, helpers: {el, plot, pathOf, range, sample, slider, readout, head, pointer, ticks, lin, colour}};
+  root.ChainruleLab = {mount, mountAll, mounted, evaluator, KINDS, uniforms, network, chain, forwardMode, reverseMode, helpers: {el, plot, pathOf, range, sample, slider, readout, head, pointer, ticks, lin, colour}};
   if (typeof document !== "undefined") {
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => mountAll());
     else mountAll();

@@ -21,6 +21,7 @@ every such ``<div>`` on the page when it runs (``ChainruleLab.mountAll()`` mount
     slope_page(program, at=..., x=None, dx=0.1, span=None, title=None, intro="")
     landscape_page(program, at=..., x="x", y="y", steps=20, lr=0.1, grid=61, xrange=None, yrange=None, ...)
     vanish_page(depth=30, act="sigmoid", init="default", residual=False, norm=False, width=32, weight=1.0, ...)
+    modes_page(ns=(1, 10, 100, 1000), program=SEED_CHAIN, at=None, measured=None, ...)
 
 ``program`` is program text (see :mod:`chainrule.lang`) or a parsed :class:`~chainrule.lang.Program`.
 """
@@ -34,6 +35,7 @@ from ..errors import InputError
 
 __all__ = ["lab_assets", "page", "fragment", "slope_data", "slope_fragment", "slope_page", "landscape_data",
            "landscape_fragment", "landscape_page", "vanish_data", "vanish_fragment", "vanish_page",
+           "modes_data", "modes_fragment", "modes_page",
            "MAX_PAGE_GRID", "PAGE_MAX_DEPTH"]
 
 MAX_PAGE_GRID = 121
@@ -236,4 +238,40 @@ def vanish_fragment(config=None, *, element_id: str | None = None, **kw) -> str:
 def vanish_page(config=None, **kw) -> str:
     """One offline page: a deep network's gradient norms and a chain of factors, redrawn as the controls change."""
     data = vanish_data(config, **kw)
+    return page(fragment(data), data["title"])
+
+
+# --------------------------------------------------------------------------
+# modes
+# --------------------------------------------------------------------------
+
+SEED_CHAIN = "a1 = w1*a0; a2 = w2*a1; a3 = w3*a2; C = (a3 - y)**2"
+SEED_CHAIN_AT = {"a0": 1.0, "w1": 2.0, "w2": 3.0, "w3": 0.5, "y": 2.0}
+
+
+def modes_data(ns=(1, 10, 100, 1000), program=SEED_CHAIN, at=None, *, measured=None, title: str | None = None,
+               intro: str = "") -> dict:
+    """The modes component's data: the engine's measurements (:func:`chainrule.lab.modes.run_modes`, or
+    ``measured``) and a program whose gradient the page computes both ways (default: seed 001's chain)."""
+    from .modes import run_modes
+    program = _program(program)
+    at = _values(program, SEED_CHAIN_AT if at is None and program.text == SEED_CHAIN else at)
+    result = measured if measured is not None else run_modes(list(ns), repeat=1)
+    return {"kind": "modes", **_recorded(program, at), "output": program.output, "inputs": at,
+            "measured": {k: result[k] for k in ("rows", "one_to_many", "functions", "crossover")},
+            "title": title or "Forward vs reverse mode, measured",
+            "intro": intro or ("Forward mode asks each input how it moves the output: one pass per input. Reverse "
+                               "mode asks the output once and gets every input's answer in one backward sweep. The "
+                               "charts are the engine's measurements on this machine; below, this page computes one "
+                               "program's gradient both ways."),
+            "engine": {"grads": program.run(at, unused="ignore").grads()}}
+
+
+def modes_fragment(ns=(1, 10, 100, 1000), *, element_id: str | None = None, **kw) -> str:
+    return fragment(modes_data(ns, **kw), element_id)
+
+
+def modes_page(ns=(1, 10, 100, 1000), **kw) -> str:
+    """One offline page: the engine's forward-vs-reverse measurements, and one gradient both ways in the page."""
+    data = modes_data(ns, **kw)
     return page(fragment(data), data["title"])

@@ -69,7 +69,7 @@ def point_value(program, values: dict, wrt=()):
     """(value, {name: ∂/∂name}) at ``values``; (None, None) where the program is undefined."""
     try:
         run = program.run(values, unused="ignore")
-    except ProgramError:
+    except (ProgramError, InputError):   # undefined there, or a point that is not a finite number
         return None, None
     if not wrt:
         return run.value, {}

@@ -4,6 +4,7 @@
     GET /lab/slope?program=…&at=x=2&dx=0.1              drag x, watch the tangent line
     GET /lab/landscape?program=…&at=x=0.5 y=0.3&x=x&y=y&steps=20&lr=0.1
     GET /lab/vanish?depth=30&act=sigmoid&init=default   the deep network and the chain, redrawn as you change them
+    GET /lab/modes?inputs=1,10,100                      forward vs reverse, measured; one gradient both ways
     GET /lab/lab.js, /lab/lab.css                       the components' code (the op table's JS, the player's evaluator)
 
 The pages carry no inline code (the app's Content-Security-Policy allows scripts from itself
@@ -31,6 +32,7 @@ DEFAULTS = {
     "slope": {"program": "f = ½*x² − x + 1.5", "at": "x=2", "dx": "0.1"},
     "landscape": {"program": "f = x² + 2*y²", "at": "x=0.5 y=0.3", "x": "x", "y": "y", "steps": "20", "lr": "0.1"},
     "vanish": {"depth": "10", "act": "sigmoid", "init": "default", "weight": "1"},
+    "modes": {"inputs": "1,10,100"},
 }
 LAB_PAGES = [
     ("/lab/slope", "Slopes: the tangent line", "a derivative is the slope of the tangent line; drag x"),
@@ -38,6 +40,7 @@ LAB_PAGES = [
      "a partial derivative is the slope of one slice; click the heat map, watch gradient descent"),
     ("/lab/vanish", "Vanishing and exploding gradients",
      "‖∂L/∂W‖ per layer of a deep network, and a chain of factors multiplied"),
+    ("/lab/modes", "Forward vs reverse mode", "passes and time against n, measured; one gradient both ways"),
 ]
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -47,6 +50,7 @@ HEADERS = {
     "Cache-Control": "no-cache",
 }
 MAX_QUERY = 24_000
+MAX_PAGE_BYTES = 4_000_000
 
 
 def _shell(title: str, body: str) -> str:
@@ -94,6 +98,7 @@ _FIELDS = {
                   ("lr", "learning rate", "of descent")],
     "vanish": [("depth", "depth", "layers, 1 to 60"), ("act", "activation", "sigmoid, tanh, relu, leaky_relu, linear"),
                ("init", "init", "default, xavier, kaiming, large"), ("weight", "chain weight", "w in every layer")],
+    "modes": [("inputs", "n", "sizes to measure, at most 1,000 here, e.g. 1,10,100")],
 }
 
 
@@ -136,6 +141,12 @@ def build(kind: str, p: dict) -> str:
         return pages.landscape_fragment(p["program"], parse_at([p["at"]]), x=p.get("x") or "x", y=p.get("y") or "y",
                                         steps=_whole(p.get("steps", ""), "steps", 20, 0, 200),
                                         lr=_number(p.get("lr", ""), "lr", 0.1))
+    if kind == "modes":
+        from ..lab.modes import parse_inputs
+        ns = parse_inputs(p.get("inputs") or "1,10,100")
+        if max(ns) > 1000:
+            raise InputError(f"n {max(ns)}: the server measures n up to 1,000 (the command goes further)")
+        return pages.modes_fragment(ns)
     from ..lab.vanish import ACTS, INITS, parse_choices
     act = parse_choices(p.get("act") or "sigmoid", ACTS, "activation")[0]
     init = parse_choices(p.get("init") or "default", INITS, "init")[0]
@@ -168,6 +179,9 @@ def lab_routes(compute) -> list[Route]:
             try:
                 p = _params(request, kind)
                 component = await compute(build, kind, p)
+                if len(component) > MAX_PAGE_BYTES:
+                    raise InputError(f"the page would be {len(component) / 1e6:.1f} MB; the server sends at most "
+                                     f"{MAX_PAGE_BYTES / 1e6:.0f} MB: try a smaller program")
             except (ChainruleError, ApiError) as e:      # bad input; or over budget, or the server is busy
                 p = {name: request.query_params.get(name, "") for name, _, _ in _FIELDS[kind]}
                 status, component = getattr(e, "status", 400), ""
