@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ops", ("ops",)),
     ("autodiff", ("autodiff",)),
     ("Value/Tensor", ("scalar", "tensor", "functions", "higher")),
-    ("engine library", ("forward", "forward_tensor", "gradcheck", "optim", "nn")),
+    ("engine library", ("forward", "forward_tensor", "jacobians", "gradcheck", "optim", "nn")),
     ("trace", ("trace", "trace_checks", "anomaly")),
     ("explain", ("explain", "explain_tensor")),
     ("views", ("viz", "nn.plots")),
