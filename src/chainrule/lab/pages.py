@@ -32,6 +32,7 @@ from html import escape
 from importlib import resources
 
 from ..errors import InputError
+from ..numfmt import fmt
 
 __all__ = ["lab_assets", "page", "fragment", "slope_data", "slope_fragment", "slope_page", "landscape_data",
            "landscape_fragment", "landscape_page", "vanish_data", "vanish_fragment", "vanish_page",
@@ -136,7 +137,7 @@ def slope_data(program, at=None, x: str | None = None, dx: float = 0.1, span=Non
             "title": title or f"The slope of {program.output} in {name}: the tangent line",
             "intro": intro or (f"Drag {name}: the dashed line touches the curve at one point, and its slope is "
                                f"d{program.output}/d{name} there. The tangent predicts {program.output}"
-                               f"({name} + {r['dx']:g}); the square is the true value."),
+                               f"({name} + {fmt(r['dx'])}); the square is the true value."),
             "engine": {k: r[k] for k in ("value", "derivative", "prediction", "true_value")}}
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import ChainruleError, InputError
 from ..files import atomic_write
+from ..numfmt import fmt
 
 __all__ = ["PLOT_FORMATS", "plot_format", "plot_vanish", "plot_modes", "plot_slope", "plot_landscape"]
 
@@ -71,10 +72,10 @@ def plot_vanish(nets: list[dict], chains: list[dict], path: str) -> str:
         running = np.cumprod(np.abs(ch["factors"]))
         layers = np.arange(1, len(running) + 1)
         right.plot(layers, _positive(running), marker="o", ms=3, color=f"C{i % 10}",
-                   label=f"{ch['act']}: |product| = {running[-1]:.3g}")
+                   label=f"{ch['act']}: |product| = {fmt(running[-1], 3)}")
         if ch["slope_max"] < 1:
             right.plot(layers, ch["slope_max"] ** layers, ls="--", color=f"C{i % 10}", lw=1,
-                       label=f"{ch['act']}′ ≤ {ch['slope_max']:g}: {ch['slope_max']:g}ⁿ")
+                       label=f"{ch['act']}′ ≤ {fmt(ch['slope_max'])}: {fmt(ch['slope_max'])}ⁿ")
     right.set(yscale="log", xlabel="factors multiplied", ylabel="|running product|",
               title="One neuron per layer: the chain's product")
     right.grid(alpha=0.3, which="both")
@@ -111,19 +112,19 @@ def plot_slope(result: dict, path: str) -> str:
     xs, ys = np.asarray(result["curve"]["xs"]), np.asarray(result["curve"]["values"], dtype=float)
     x0, f0, d = result["at"], result["value"], result["derivative"]
     ax.plot(xs, ys, color="C0", label=f"{result['output']}({result['x']})")
-    ax.plot(xs, f0 + d * (xs - x0), color="C3", ls="--", label=f"tangent, slope {d:.4g}")
+    ax.plot(xs, f0 + d * (xs - x0), color="C3", ls="--", label=f"tangent, slope {fmt(d, 4)}")
     ax.plot([x0], [f0], "o", color="C3")
     x1 = x0 + result["dx"]
-    ax.plot([x1], [result["prediction"]], "^", color="C3", label=f"prediction {result['prediction']:.4g}")
+    ax.plot([x1], [result["prediction"]], "^", color="C3", label=f"prediction {fmt(result['prediction'], 4)}")
     if result["true_value"] is not None:
-        ax.plot([x1], [result["true_value"]], "s", color="C2", label=f"true value {result['true_value']:.4g}")
+        ax.plot([x1], [result["true_value"]], "s", color="C2", label=f"true value {fmt(result['true_value'], 4)}")
     finite = ys[np.isfinite(ys)]
     if finite.size:
         lo, hi = float(finite.min()), float(finite.max())
         pad = 0.1 * (hi - lo or 1.0)
         ax.set_ylim(lo - pad, hi + pad)
     ax.set(xlabel=result["x"], ylabel=result["output"],
-           title=f"slope of {result['output']} at {result['x']} = {x0:g}: {d:.4g}")
+           title=f"slope of {result['output']} at {result['x']} = {fmt(x0)}: {fmt(d, 4)}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -146,7 +147,7 @@ def plot_landscape(result: dict, path: str) -> str:
         heat.quiver(ax_, ay_, -gx, -gy, color="white", alpha=0.7, angles="xy")
     path_x = [p[result["x"]] for p in result["trajectory"]]
     path_y = [p[result["y"]] for p in result["trajectory"]]
-    heat.plot(path_x, path_y, "-o", color="C3", ms=3, label=f"gradient descent (lr {result['lr']:g})")
+    heat.plot(path_x, path_y, "-o", color="C3", ms=3, label=f"gradient descent (lr {fmt(result['lr'])})")
     heat.plot([result["at"][result["x"]]], [result["at"][result["y"]]], "*", color="white", ms=12)
     heat.set(xlabel=result["x"], ylabel=result["y"], xlim=(xs[0], xs[-1]), ylim=(ys[0], ys[-1]),
              title=f"{result['output']}({result['x']}, {result['y']}), arrows: −gradient")
@@ -157,9 +158,9 @@ def plot_landscape(result: dict, path: str) -> str:
         v = np.asarray([math.nan if t is None else t for t in s["values"]], dtype=float)
         u0, v0 = result["at"][name], result["value"]
         ax.plot(u, v, color="C0")
-        ax.plot(u, v0 + s["slope"] * (u - u0), "--", color="C3", label=f"slope ∂{result['output']}/∂{name} = {s['slope']:.4g}")
+        ax.plot(u, v0 + s["slope"] * (u - u0), "--", color="C3", label=f"slope ∂{result['output']}/∂{name} = {fmt(s['slope'], 4)}")
         ax.plot([u0], [v0], "o", color="C3")
-        held = ", ".join(f"{k} = {w:g}" for k, w in s["held"].items())
+        held = ", ".join(f"{k} = {fmt(w)}" for k, w in s["held"].items())
         ax.set(xlabel=name, ylabel=result["output"], title=f"slice: vary {name}, {held}")
         finite = v[np.isfinite(v)]
         if finite.size:

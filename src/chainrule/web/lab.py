@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import ChainruleError, InputError
+from ..numfmt import fixed
 from .api import ApiError
 
 __all__ = ["lab_routes", "LAB_PAGES", "DEFAULTS"]
@@ -180,8 +181,8 @@ def lab_routes(compute) -> list[Route]:
                 p = _params(request, kind)
                 component = await compute(build, kind, p)
                 if len(component) > MAX_PAGE_BYTES:
-                    raise InputError(f"the page would be {len(component) / 1e6:.1f} MB; the server sends at most "
-                                     f"{MAX_PAGE_BYTES / 1e6:.0f} MB: try a smaller program")
+                    raise InputError(f"the page would be {fixed(len(component) / 1e6)} MB; the server sends at most "
+                                     f"{fixed(MAX_PAGE_BYTES / 1e6, 0)} MB: try a smaller program")
             except (ChainruleError, ApiError) as e:      # bad input; or over budget, or the server is busy
                 p = {name: request.query_params.get(name, "") for name, _, _ in _FIELDS[kind]}
                 status, component = getattr(e, "status", 400), ""
