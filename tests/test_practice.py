@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -260,3 +261,90 @@ def test_sheet_has_the_problems_then_the_key_on_its_own_page(tmp_path, capsys):
             assert practice.fmt(p.answers[a.key]) in key
     assert "http://" not in html and "https://" not in html and "<script" not in html
     assert run(capsys, "practice", "sheet", "--count", "10", "--seed", "5", "-o", "-")[1] == html
+
+
+# --------------------------------------------------------------------------
+# The page's generator and checker (practice.js, in node): the same problems, numbers and verdicts
+# --------------------------------------------------------------------------
+
+NODE = shutil.which("node")
+
+
+def _node(tmp_path, body: str):
+    from importlib import resources
+
+    from chainrule.viz.html import player_assets
+
+    if NODE is None:
+        pytest.skip("node is not on PATH (the README's test command installs it)")
+    js = player_assets()[0] + "\n" + resources.files("chainrule.lab").joinpath("practice.js").read_text("utf-8")
+    script = tmp_path / "t.js"
+    script.write_text(js + "\nconst data = " + json.dumps(practice.practice_data()) + ";\n" + body, encoding="utf-8")
+    r = subprocess.run([NODE, str(script)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_the_page_draws_the_same_problems_with_the_same_numbers_and_worked_lines(tmp_path):
+    got = _node(tmp_path, """
+const out = [];
+for (const kind of data.kinds) for (let seed = 0; seed < 12; seed++) {
+  const p = ChainrulePractice.generate(data, kind, seed);
+  const worked = {};
+  for (const a of p.template.asks) worked[a.key] = ChainrulePractice.worked(p, a);
+  out.push({kind, seed, template: p.template.name, inputs: p.inputs, lr: p.lr, answers: p.answers, worked});
+}
+for (const seed of [0, 5, 99, 4294967295]) {
+  const p = ChainrulePractice.generate(data, null, seed);
+  out.push({kind: null, seed, template: p.template.name, inputs: p.inputs});
+}
+console.log(JSON.stringify(out));
+""")
+    assert len(got) == 12 * len(practice.KINDS) + 4
+    for g in got:
+        p = generate(g["kind"], g["seed"])
+        assert (g["template"], g["inputs"]) == (p.template.name, p.inputs), g
+        if g["kind"] is None:
+            continue
+        assert g["lr"] == p.lr
+        for key, value in p.answers.items():
+            assert g["answers"][key] == pytest.approx(value, rel=1e-12, abs=1e-15), (g["template"], key)
+        for a in p.template.asks:
+            assert g["worked"][a.key] == p.worked(a), (g["template"], g["seed"], a.key)
+
+
+CHECKS = [("8", 8.0), ("7", 8.0), ("-8", 8.0), ("1/32", 0.03125), ("0.031", 0.03125), ("0.03", 0.03125),
+          ("0.001", 0.5 ** 10), ("0.002", 0.5 ** 10), ("0.7", 0.7310585786300049), ("1/3", 1 / 3), ("0", 0.0),
+          ("0.1", 0.0), ("\u22120.2", -0.2), (".2", -0.2), ("2.5e-1", 0.25), ("1e-999", 0.0)]
+MALFORMED = ["", "abc", "2,5", "1/0", "inf", "nan", "1/2/3", "__import__('os')", "1e999", "0x10", "\u0661",
+             "3" * 100, "1/1e999", "-Infinity"]
+
+
+def test_the_page_checks_answers_as_python_does(tmp_path):
+    got = _node(tmp_path, f"""
+const checks = {json.dumps(CHECKS)}, bad = {json.dumps(MALFORMED)};
+const out = {{checks: checks.map(([t, v]) => ChainrulePractice.checkAnswer(t, v)), errors: bad.map((t) => {{
+  try {{ ChainrulePractice.parseAnswer(t); return null; }} catch (e) {{ return e.message; }} }})}};
+console.log(JSON.stringify(out));
+""")
+    for (text, truth), js in zip(CHECKS, got["checks"], strict=True):
+        py = check_answer(text, truth)
+        assert (js["ok"], js["note"], js["given"]) == (py.ok, py.note, py.given), text
+    for text, message in zip(MALFORMED, got["errors"], strict=True):
+        with pytest.raises(AnswerError) as e:
+            parse_answer(text)
+        assert message == str(e.value), text
+
+
+def test_practice_page_and_cards_page_commands_write_one_offline_file(tmp_path, capsys):
+    page = tmp_path / "practice.html"
+    code, out, err = run(capsys, "practice", "page", "--seed", "3", "--kind", "chain", "-o", str(page))
+    assert code == 0 and "practice page" in err
+    html = page.read_text(encoding="utf-8")
+    assert 'data-chainrule-lab="practice"' in html and "const OPS = {" in html and "ChainrulePractice" in html
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
+    cards = tmp_path / "cards.html"
+    code, out, err = run(capsys, "cards", "--page", "-o", str(cards))
+    assert code == 0 and 'data-chainrule-lab="cards"' in cards.read_text(encoding="utf-8")
+    code, out, err = run(capsys, "cards", "--page")
+    assert code == 2 and "--page needs -o FILE" in err

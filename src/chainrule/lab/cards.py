@@ -36,7 +36,7 @@ from ..errors import InputError
 from ..numfmt import percent
 
 __all__ = ["Card", "deck", "SEED_CARDS", "op_cards", "CardStore", "StoreError", "default_db_path", "stats",
-           "cards_print_html", "cards_page", "register", "RATINGS"]
+           "cards_print_html", "cards_page", "cards_fragment", "cards_data", "register", "RATINGS"]
 
 APP_ID = 0x63724344          # "crCD" in the SQLite header: this file is a chainrule card store
 SCHEMA = 1
@@ -459,6 +459,35 @@ def cards_print_html(cards, title: str = "chainrule flashcards") -> str:
     return "".join(parts)
 
 
+#: The page's Leitner boxes: minutes before a card in each box is due again (the page has no FSRS).
+LEITNER_MINUTES = (1, 10, 1440, 3 * 1440, 7 * 1440, 16 * 1440, 35 * 1440)
+STORAGE_KEY = "chainrule.cards.v1"
+
+
+def cards_data(cards=None, storage_key: str = STORAGE_KEY) -> dict:
+    """The flashcard component's data: the cards, where the browser keeps progress, the boxes."""
+    cards = deck() if cards is None else tuple(cards)
+    return {"kind": "cards", "cards": [c.__dict__ for c in cards], "storage_key": storage_key,
+            "boxes": list(LEITNER_MINUTES)}
+
+
+def cards_fragment(cards=None, storage_key: str = STORAGE_KEY, element_id: str | None = None) -> str:
+    """The flashcard component's ``<div>`` (data inside, no code): for a page that loads
+    :func:`chainrule.lab.practice.practice_assets` once."""
+    from .practice import fragment
+
+    return fragment(cards_data(cards, storage_key), element_id)
+
+
+def cards_page(title: str = "chainrule flashcards", cards=None, storage_key: str = STORAGE_KEY) -> str:
+    """A self-contained offline page that quizzes the deck and keeps progress in the browser's
+    localStorage (under ``storage_key``; where storage is blocked, e.g. a sandboxed iframe, for as
+    long as the page is open, and it says so). Keyboard-usable, phone width, iframe-safe."""
+    from .practice import study_page
+
+    return study_page(cards_fragment(cards, storage_key), title)
+
+
 # --------------------------------------------------------------------------
 # The command
 # --------------------------------------------------------------------------
@@ -468,14 +497,19 @@ _DECKS = {"all": lambda: deck(), "lesson": lambda: SEED_CARDS, "ops": op_cards}
 
 def cmd_cards(args) -> int:
     cards = _DECKS[args.deck]()
-    if args.print:
+    if args.print and args.page:
+        raise InputError("--print and --page each write a file: choose one")
+    if args.print or args.page:
         if not args.output:
-            raise InputError("--print needs -o FILE.html (or -o - for standard output)")
+            raise InputError(f"{'--print' if args.print else '--page'} needs -o FILE.html (or -o - for standard output)")
         from ..viz.commands import _write
-        _write(args.output, cards_print_html(list(cards)), f"{len(cards)} cards, one per printed page")
+        if args.print:
+            _write(args.output, cards_print_html(list(cards)), f"{len(cards)} cards, one per printed page")
+        else:
+            _write(args.output, cards_page(cards=cards), f"the flashcard page ({len(cards)} cards, offline)")
         return 0
     if args.output:
-        raise InputError("-o goes with --print (cards --print -o cards.html)")
+        raise InputError("-o goes with --print or --page (cards --print -o cards.html)")
     if args.json and not args.stats:     # the deck as data, for a course builder
         print(json.dumps({"cards": [c.__dict__ for c in cards]}, ensure_ascii=False))
         return 0
@@ -514,5 +548,7 @@ def register(subparsers) -> None:
                    help='with --stats: the counts as one JSON object; alone: the deck, {"cards": [{"key", "front", '
                         '"back", "source"}, ...]}')
     p.add_argument("--print", action="store_true", help="write the cards for printing, one per page (-o FILE)")
-    p.add_argument("-o", "--output", metavar="FILE", help="with --print: the HTML file to write")
+    p.add_argument("--page", action="store_true",
+                   help="write the flashcard page (-o FILE): quizzes in the browser, progress kept there")
+    p.add_argument("-o", "--output", metavar="FILE", help="with --print or --page: the HTML file to write")
     p.set_defaults(func=cmd_cards)

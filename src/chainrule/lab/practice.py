@@ -10,6 +10,7 @@ worked line comes from chainrule itself::
     chainrule practice --kind chain --seed 7         # asks in the terminal
     chainrule practice --kind step --seed 7 --json   # the problem, answers and solution
     chainrule practice sheet --count 10 --seed 1 -o sheet.html
+    chainrule practice page -o practice.html          # the in-browser version (offline)
 
 Answers are read by :func:`parse_answer` (a tiny number parser, never ``eval``):
 ``-0.5``, ``−0.5``, ``.25``, ``2.5e-1`` and fractions like ``1/4``. They are
@@ -31,7 +32,7 @@ from ..errors import InputError
 from ..numfmt import factor, fmt
 
 __all__ = ["Template", "Ask", "Rng", "KINDS", "templates", "generate", "at", "parse_answer", "check_answer",
-           "Verdict", "AnswerError", "sheet_html", "practice_data", "register", "REL_TOL"]
+           "Verdict", "AnswerError", "sheet_html", "practice_data", "practice_page", "practice_fragment", "practice_assets", "study_page", "fragment", "register", "REL_TOL"]
 
 REL_TOL = 0.005        # half a percent: an answer to three significant digits passes
 ROUNDED_REL = 0.025    # an answer rounded to the decimals typed passes if it is within 2.5 %
@@ -496,14 +497,15 @@ def parse_answer(text: str) -> Parsed:
     if len(raw) > MAX_ANSWER_CHARS:
         raise AnswerError(f"that answer is {len(raw)} characters long; {_EXAMPLES}")
     t = raw.strip()
+    shown = f"'{t}'"     # quoted as typed (practice.js says the same)
     for c in _DASHES:
         t = t.replace(c, "-")
     if not t:
         raise AnswerError(f"no answer given; {_EXAMPLES}")
     if re.fullmatch(r"[+-]?\d+,\d+", t):
-        raise AnswerError(f"{raw.strip()!r}: write a decimal with a point ({t.replace(',', '.')}), not a comma")
+        raise AnswerError(f"{shown}: write a decimal with a point ({t.replace(',', '.')}), not a comma")
     if t.lower().lstrip("+-") in ("inf", "infinity", "nan"):
-        raise AnswerError(f"{raw.strip()!r}: every answer here is a finite number; {_EXAMPLES}")
+        raise AnswerError(f"{shown}: every answer here is a finite number; {_EXAMPLES}")
     try:
         if "/" in t:
             top, _, bottom = t.partition("/")
@@ -513,9 +515,9 @@ def parse_answer(text: str) -> Parsed:
             p, _ = _decimal(top)
             q, _ = _decimal(bottom)
             if not (math.isfinite(p) and math.isfinite(q)):
-                raise AnswerError(f"{raw.strip()!r} is too large; {_EXAMPLES}")
+                raise AnswerError(f"{shown} is too large; {_EXAMPLES}")
             if q == 0:
-                raise AnswerError(f"{raw.strip()!r}: a fraction cannot divide by 0")
+                raise AnswerError(f"{shown}: a fraction cannot divide by 0")
             value = p / q
             decimals = None
         else:
@@ -523,9 +525,9 @@ def parse_answer(text: str) -> Parsed:
     except AnswerError as e:
         if e.args:
             raise
-        raise AnswerError(f"{raw.strip()!r} is not a number; {_EXAMPLES}") from None
+        raise AnswerError(f"{shown} is not a number; {_EXAMPLES}") from None
     if not math.isfinite(value):
-        raise AnswerError(f"{raw.strip()!r} is too large; {_EXAMPLES}")
+        raise AnswerError(f"{shown} is too large; {_EXAMPLES}")
     return Parsed(value, decimals)
 
 
@@ -693,7 +695,7 @@ def _template_data(t: Template) -> dict:
             cs = e.chain(a.of)
             d["node"], d["label"] = cs.node, cs.label
             d["paths"] = [[{"label": f.label, "formula": f.formula, "numbers": marked(f.formula, problem._names),
-                            "node": f.node, "input": f.input} for f in p.factors] for p in cs.paths]
+                            "node": f.node, "input": f.input, "slot": f.slot} for f in p.factors] for p in cs.paths]
         else:
             d["grad"] = _grad_key(t, a.of)
         asks.append(d)
@@ -701,6 +703,64 @@ def _template_data(t: Template) -> dict:
             "shown": _shown_program(t.program), "choices": {k: list(map(float, v)) for k, v in t.choices.items()},
             "lr": list(map(float, t.lr)), "nonzero": list(t.nonzero), "hint": t.hint, "output": problem.template_output,
             "trace": trace.to_dict(), "links": sorted(e.graph.is_link), "asks": asks}
+
+
+def _asset(name: str) -> str:
+    from importlib import resources
+
+    return resources.files("chainrule.lab").joinpath(name).read_text(encoding="utf-8")
+
+
+def practice_assets() -> tuple[str, str]:
+    """(JavaScript, CSS) of the practice and flashcard components: the op table's JS and the player's
+    evaluator (:func:`chainrule.viz.html.player_assets`), practice.js and cards.js, which mount every
+    component ``<div>`` on the page; practice.css."""
+    from ..viz.html import player_assets
+
+    return (player_assets()[0] + "\n" + _asset("practice.js") + "\n" + _asset("cards.js"), _asset("practice.css"))
+
+
+def fragment(data: dict, element_id: str | None = None) -> str:
+    """A component's ``<div data-chainrule-lab=KIND>`` holding its data as JSON: no code of its own, so
+    a page with a strict Content-Security-Policy (``chainrule serve``) loads the assets from files."""
+    from ..viz.html import _script_json
+
+    ident = f' id="{escape(element_id, True)}"' if element_id else ""
+    return (f'<div class="crq-host" data-chainrule-lab="{escape(data["kind"], True)}"{ident}>'
+            f'<script type="application/json">{_script_json(data)}</script>'
+            f'<noscript><p>This page computes its numbers with JavaScript. Without it: '
+            f'<code>chainrule {escape(data["kind"])}</code> in a terminal.</p></noscript></div>')
+
+
+def study_page(parts, title: str) -> str:
+    """One offline page holding the assets once and the given fragments."""
+    js, css = practice_assets()
+    body = "\n".join([parts] if isinstance(parts, str) else parts)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<meta name="generator" content="chainrule">\n<title>{escape(title)}</title>\n<style>\n{css}\n</style>\n'
+            f'</head>\n<body class="crq-page">\n<main>\n{body}\n</main>\n<script>\n{js}\n</script>\n</body>\n</html>\n')
+
+
+def practice_fragment(seed: int | None = None, kind: str | None = None, element_id: str | None = None) -> str:
+    """The practice component's ``<div>`` (its data inside, no code): for a page that loads
+    :func:`practice_assets` once."""
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"kind {kind!r}: the kinds are {', '.join(KINDS)}")
+    return fragment({"kind": "practice", "data": practice_data(), "seed": None if seed is None else _seed(seed),
+                     "problem_kind": kind}, element_id)
+
+
+def practice_page(title: str = "chainrule practice", seed: int | None = None, kind: str | None = None) -> str:
+    """A self-contained offline page that generates and checks problems in the browser.
+
+    The problems are the templates of ``chainrule practice``, drawn by the same seeded generator;
+    the page recomputes every number with the JavaScript generated from the op table
+    (:func:`chainrule.ops.js_runtime`, through the player's evaluator). ``seed``: the first
+    problem's (default: random in the page); ``kind``: the kind selected first (default any).
+    Keyboard-usable, phone width, fine in an iframe (even a sandboxed one).
+    """
+    return study_page(practice_fragment(seed, kind), title)
 
 
 @lru_cache(maxsize=1)
@@ -747,6 +807,11 @@ def cmd_sheet(args) -> int:
     return 0
 
 
+def cmd_page(args) -> int:
+    _write(args.output, practice_page(args.title, args.seed, args.kind), "the practice page (offline)")
+    return 0
+
+
 def whole_number(low: int, high: int):
     """An argparse type: a whole number from ``low`` to ``high``, else a one-line usage error."""
     import argparse
@@ -783,3 +848,9 @@ def register(subparsers) -> None:
     q.add_argument("--title", default="chainrule practice sheet")
     q.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write")
     q.set_defaults(func=cmd_sheet)
+    q = sub.add_parser("page", help="the practice page: generates and checks problems in the browser, offline")
+    q.add_argument("--seed", type=_seed_arg, help="seed of the first problem (default: random in the page)")
+    q.add_argument("--kind", choices=KINDS, help="the kind selected first (default: any)")
+    q.add_argument("--title", default="chainrule practice")
+    q.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write (- for stdout)")
+    q.set_defaults(func=cmd_page)

@@ -548,6 +548,8 @@ def create_app(*, max_body: int = MAX_BODY_BYTES, slots: int = 2, queue_wait: fl
         Route("/course", course, methods=["GET", "HEAD"]),
         Route("/course/{path:path}", course, methods=["GET", "HEAD"]),
     ]
+    from .practice import practice_routes
+    routes += practice_routes()     # /lab/practice, /lab/cards (chainrule.web.practice)
     from .lab import lab_routes
     routes += lab_routes(compute)   # /lab: the experiments' pages (chainrule.web.lab)
 
