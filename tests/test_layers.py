@@ -26,7 +26,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("explain", ("explain", "explain_tensor")),
     ("views", ("viz", "nn.plots")),
     ("language", ("lang", "steps")),
-    ("front ends", ("", "__main__", "cli", "viz.commands", "web", "lab", "nn.commands", "nn.digits", "book")),
+    ("front ends", ("", "__main__", "cli", "viz.commands", "web", "lab", "nn.commands", "nn.digits", "book",
+                    "torch", "torch_bridge", "jupyter")),
 ]
 LEVEL = {layer: i for i, (layer, _) in enumerate(LAYERS)}
 

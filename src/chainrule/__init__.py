@@ -39,7 +39,7 @@ _display.add_loader(lambda: _importlib.import_module(".viz", __name__))
 # Subpackages and modules reached as attributes (chainrule.nn, chainrule.optim, ...), imported on first use.
 _SUBMODULES = ("nn", "optim", "tensor", "forward", "explain", "explain_tensor", "viz", "web", "lab", "lang",
                "cli", "functions", "gradcheck", "ops", "scalar", "trace", "autodiff", "errors", "textfmt",
-               "files", "anomaly", "numfmt", "higher", "jacobians")
+               "files", "anomaly", "numfmt", "higher", "jacobians", "torch")
 
 __all__ = ["Value", "Tensor", "MathError", "GraphCutError", "OPS", "no_grad", "enable_grad",
            "is_grad_enabled", "zero_grad", "parameters_of", "Trace", "Tracer", "trace", "gradcheck",

@@ -88,6 +88,9 @@ class Trace:
     # (node id, warning) for the first non-finite value and the first non-finite gradient; the
     # warnings hold the same text (not serialised: a view needs only the warnings)
     nonfinite: list = field(default_factory=list, repr=False, compare=False)
+    # relative rounding the recorded numbers carry: 0 for chainrule's float64 engine; a float32
+    # engine's (PyTorch's) step-by-step numbers differ from exact products by more than 1e-9
+    tolerance: float = 0.0
 
     # -- lookups -------------------------------------------------------------
     def node(self, key: int | str) -> TraceNode:
@@ -123,6 +126,7 @@ class Trace:
                          for s in self.backward],
             "warnings": list(self.warnings),
             "schema": self.schema,
+            **({"tolerance": self.tolerance} if self.tolerance else {}),
         }
 
     def to_json(self, **kw) -> str:
@@ -139,6 +143,7 @@ class Trace:
             backward=[BackwardStep(s["node"], s["incoming"], [LocalStep(**l) for l in s["locals"]])
                       for s in d["backward"]],
             warnings=list(d.get("warnings", [])),
+            tolerance=float(d.get("tolerance", 0.0)),
         )
 
     @classmethod

@@ -289,9 +289,10 @@ def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label, 
             scale = _fsum([abs(p) for p in products]) if math.isfinite(total) else math.inf
         else:
             total, scale = None, None
-    matches = agrees(total, grad, REL_TOL, scale)
+    rel = max(REL_TOL, t.tolerance)     # a float32 engine's numbers (PyTorch's) carry its rounding
+    matches = agrees(total, grad, rel, scale)
     by_forward = forward(w) if summarised else None
-    forward_agrees = agrees(total, by_forward, REL_TOL, scale)
+    forward_agrees = agrees(total, by_forward, rel, scale)
     if forward_agrees is False:
         matches = False
     label = f"∂{pretty(out_label)}/∂{pretty(node.label)}"
@@ -311,7 +312,7 @@ def _chain_set(t, graph, w, reach, count, dp_sum, dp_abs, max_paths, out_label, 
                      f"and the sum comes from the recorded local derivatives, added up the way the "
                      f"backward sweep adds them (it never lists the paths); forward mode (a tangent "
                      f"pushed up from {node.label}) checks it independently")
-    if agrees(total, grad, REL_TOL, scale) is False:
+    if agrees(total, grad, rel, scale) is False:
         notes.append(f"the paths add up to {fmt(total)} but the backward pass recorded {fmt(grad)}: "
                      "they should agree")
     elif is_num(grad) and not math.isfinite(grad):

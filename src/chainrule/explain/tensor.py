@@ -42,7 +42,7 @@ from .render import path_factors
 
 ElementPath = Path      # one weight's chain: the same Path (factors, product) as a scalar chain's
 
-__all__ = ["explain_tensor", "TensorExplanation", "TensorStep", "LayerLine", "ElementChain",
+__all__ = ["explain_tensor", "explain_record", "TensorExplanation", "TensorStep", "LayerLine", "ElementChain",
            "ElementPath", "ElementFactor"]
 
 _SUB = SUBSCRIPTS
@@ -346,6 +346,18 @@ def explain_tensor(loss: Tensor, wrt: Tensor, index=None, *, max_paths: int = 8,
     record, order = _recorded_sweep(loss)
     if wrt not in order:
         raise InputError("explain_tensor: the output does not depend on wrt (or wrt does not require grad)")
+    return explain_record(loss, wrt, record, index, max_paths=max_paths, max_chains=max_chains, nodes=nodes,
+                          labels=lab)
+
+
+def explain_record(loss, wrt, record, index=None, *, max_paths: int = 8, max_chains: int = 20000,
+                   nodes=None, labels=None) -> TensorExplanation:
+    """:func:`explain_tensor` from a backward sweep recorded elsewhere: ``record`` holds
+    ``(node, incoming gradient, contributions sent to its inputs)`` per step, as
+    :func:`chainrule.autodiff.recorded_sweep` gives them (the PyTorch bridge records PyTorch's
+    own backward this way). ``nodes``/``labels``: the graph and its labels, if already made."""
+    nodes = _graph(loss) if nodes is None else nodes
+    lab = _labels(nodes, loss) if labels is None else labels
     incoming = {node: g for node, g, _ in record}
     sent = {node: c for node, _, c in record}
     node_paths, capped = _node_paths(nodes, loss, wrt, limit=max_paths)

@@ -173,7 +173,9 @@ def player_data(trace, *, title: str | None = None, intro: str = "", program: st
     layout["groups"] = {k: {"root": g.root, "members": g.members, "title": group_lines(trace, g)[0],
                             **({"line": 1} if g.line else {}), **_layout_json(g.layout, k + ":")}
                         for k, g in view.groups.items()}
-    numeric = all(n.shape is None for n in trace.nodes)
+    # the page recomputes with the op table's JS: only numbers, every op a row it has, every value known
+    # (a trace of a PyTorch graph may hold PyTorch's own ops and values PyTorch did not keep)
+    numeric = all(n.shape is None and (n.op in OPS if n.op else n.value is not None) for n in trace.nodes)
     return {
         "version": 1,
         "digits": get_digits(),
