@@ -39,12 +39,19 @@ _display.add_loader(lambda: _importlib.import_module(".viz", __name__))
 # Subpackages and modules reached as attributes (chainrule.nn, chainrule.optim, ...), imported on first use.
 _SUBMODULES = ("nn", "optim", "tensor", "forward", "explain", "explain_tensor", "viz", "web", "lab", "lang",
                "cli", "functions", "gradcheck", "ops", "scalar", "trace", "autodiff", "errors", "textfmt",
-               "files", "anomaly", "numfmt", "higher", "jacobians", "torch")
+               "files", "anomaly", "numfmt", "higher", "jacobians", "torch", "jupyter")
 
 __all__ = ["Value", "Tensor", "MathError", "GraphCutError", "OPS", "no_grad", "enable_grad",
            "is_grad_enabled", "zero_grad", "parameters_of", "Trace", "Tracer", "trace", "gradcheck",
            "dot_product_test", "GradcheckResult", "grad", "hvp", "GradError", "jacobian", "detect_anomaly", "AnomalyError", "StaleGraphError",
-           "set_printoptions", "printoptions", "__version__", *_FUNCTIONS]
+           "set_printoptions", "printoptions", "__version__", "widget", *_FUNCTIONS]
+
+
+def widget(program_or_value, values=None, **kw):
+    """The player of a program (with ``values=``), a Value or a Trace as a live Jupyter widget
+    (anywidget, optional): see :mod:`chainrule.jupyter`."""
+    from .jupyter import widget as make
+    return make(program_or_value, values, **kw)
 
 
 def _export(name, fn):

@@ -280,7 +280,9 @@ class Comparison:
 def _show(v) -> str:
     if isinstance(v, (list, np.ndarray)):
         a = np.asarray(v, dtype=float)
-        return fmt(float(a)) if a.size == 1 else np.array2string(a, precision=6, threshold=12)
+        if a.size == 1:
+            return fmt(float(a))
+        return " ".join(np.array2string(a, precision=6, threshold=12, separator=", ").split())
     return "nothing" if v is None else fmt(v)
 
 

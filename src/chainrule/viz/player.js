@@ -262,6 +262,11 @@
     this.controls = !options || options.controls !== false;
     // keys: "focus" acts on keys only while the player holds the focus (a page of several components)
     this.focusKeys = !!options && options.keys === "focus";
+    // kernel: a notebook widget's Python side. While kernel.live() is true, a new set of inputs
+    // goes to kernel.compute({label: value}) and the Python engine's trace comes back through
+    // useTrace(); otherwise this page recomputes with the op table's JS. onStep(k): the step shown.
+    this.kernel = options && options.kernel ? options.kernel : null;
+    this.onStep = options && options.onStep ? options.onStep : null;
     this.G = makeGraph(data);
     this.S = recordedState(this.G, data.trace);
     this.initial = this.G.nodes.map((n) => n.value);
@@ -415,9 +420,10 @@
   };
 
   Player.prototype.go = function (k) {
-    this.k = k;
+    this.k = Math.max(0, Math.min(this.steps.length - 1, k));
     this.render();
     this.scrollToStep();
+    if (this.onStep) this.onStep(this.k);
   };
 
   Player.prototype.activate = function (key) {
@@ -475,7 +481,32 @@
   };
 
   Player.prototype.setLeaves = function (leaf, resetHistory) {
-    const S = computeState(this.G, this.data, (n) => leaf[n.id]);
+    if (this.kernel && this.kernel.live()) {
+      this.pending = {leaf, resetHistory};
+      const values = {};
+      for (const n of this.G.nodes) if (n.kind === "input") values[n.label] = leaf[n.id];
+      this.kernel.compute(values);
+      return true;
+    }
+    return this.applyState(computeState(this.G, this.data, (n) => leaf[n.id]), leaf, resetHistory);
+  };
+
+  // A trace computed elsewhere (the Python engine, in a notebook's kernel) for the same graph.
+  Player.prototype.useTrace = function (trace, error) {
+    const p = this.pending || {leaf: null, resetHistory: false};
+    this.pending = null;
+    if (error) return this.applyState({error}, p.leaf, p.resetHistory);
+    trace = revive({trace}).trace;
+    if (trace.nodes.length !== this.G.nodes.length) return false;    // another graph: not this player's
+    const S = recordedState(this.G, trace);          // its local derivatives, from trace.backward
+    S.value = trace.nodes.map((n) => n.value);
+    S.grad = trace.nodes.map((n) => n.grad);
+    S.source = "computed by chainrule (Python) in the notebook's kernel";
+    const leaf = this.G.nodes.map((n, i) => (n.op ? this.leaf[i] : trace.nodes[i].value));
+    return this.applyState(S, leaf, p.resetHistory);
+  };
+
+  Player.prototype.applyState = function (S, leaf, resetHistory) {
     const box = this.q(".crp-error");
     if (S.error) {
       if (box) { box.hidden = false; box.textContent = S.error + ". Showing the last inputs that worked."; }
@@ -484,6 +515,7 @@
     if (box) box.hidden = true;
     this.leaf = leaf;
     this.S = S;
+    this.el.dataset.source = S.source || "";
     this.refold();
     for (const n of this.G.nodes) {
       if (n.kind !== "input") continue;
