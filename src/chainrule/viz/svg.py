@@ -399,7 +399,7 @@ def _node_tip(trace, n) -> str:
     parts = [display_name(trace, n)]
     if n.op:
         row = OPS.get(n.op)   # a variant row (powc) is named as the program calls it (pow)
-        parts.append(f"op {row.variant_of or n.op if row else n.op}: {expressions(trace).get(n.id, n.expr)}")
+        parts.append(f"op {row.called if row else n.op}: {expressions(trace).get(n.id, n.expr)}")
     else:
         parts.append({"input": "input (a leaf that gets a gradient)",
                       "const": "constant (no gradient)"}[n.kind])
