@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .lab import HEADERS   # the lab section's pages: framable by the app itself, forms to itself
+
 __all__ = ["practice_routes", "PRACTICE_PAGES"]
 
 PRACTICE_PAGES = [
@@ -22,13 +24,6 @@ PRACTICE_PAGES = [
                                           "the worked chain and the common slip when it is wrong"),
     ("/lab/cards", "Flashcards", "the lessons' cards and the op table's local gradients, spaced"),
 ]
-HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                               "frame-ancestors 'self'; base-uri 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
 
 
 def _shell(title: str, body: str) -> str:
