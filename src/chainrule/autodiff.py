@@ -36,7 +36,7 @@ from operator import attrgetter
 
 __all__ = ["sweep_lock", "recorded_sweep", "no_grad", "enable_grad", "is_grad_enabled", "reverse_topological", "ancestors", "run_backward",
            "mark_changed", "changed_after_use", "active_record", "start_recording", "stop_recording",
-           "anomaly_backward"]
+           "anomaly_backward", "graph_backward"]
 
 
 class _GradState(threading.local):
@@ -82,6 +82,11 @@ def stop_recording(record: list) -> None:
 #: ``detect_anomaly()``. chainrule.anomaly installs it when imported, and only that module's
 #: ``detect_anomaly`` switches the check on, so it is set whenever it is needed.
 anomaly_backward = None
+
+#: ``graph_backward(root, seed)``: a ``backward(create_graph=True)``, whose gradients are built from
+#: engine ops so they can be differentiated again. chainrule.higher installs it when imported (the
+#: package imports it), so the engine never imports the module above it.
+graph_backward = None
 
 
 def is_grad_enabled() -> bool:

@@ -177,8 +177,7 @@ class Value:
                 f"{self._label()} does not require grad: it was made from constants only "
                 "or inside no_grad(), so there is nothing to differentiate")
         if create_graph:
-            from .higher import backward_with_graph
-            return backward_with_graph(self, gradient)
+            return autodiff.graph_backward(self, gradient)
         if _enabled.anomaly:   # inside detect_anomaly(): record the sweep and check it
             return autodiff.anomaly_backward(self, float(gradient))
         autodiff.run_backward(self, float(gradient), autodiff.active_record())

@@ -241,10 +241,9 @@ class Tensor:
                 raise ShapeError(f"backward: gradient has shape {tuple(seed.shape)} but the tensor has "
                                  f"shape {tuple(d.shape)}; they must match")
         if create_graph:
-            from ..higher import backward_with_graph
             if isinstance(gradient, Tensor) and gradient.requires_grad:
                 seed = gradient
-            return backward_with_graph(self, seed)
+            return autodiff.graph_backward(self, seed)
         with sweep_lock, np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             self._gown = True           # seed is our own copy (under the lock: another sweep may pass here)
             if _state.anomaly:   # inside detect_anomaly(): record the sweep and check it
